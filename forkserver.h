@@ -630,11 +630,11 @@ static void fsrv__child(const fsrv__job *j)
     hi = n ? j->sorted[n - 1] : 2;
     if ((ep = fcntl(ep, F_DUPFD_CLOEXEC, hi + 1)) < 0) {
         ep = j->errpipe;
-        goto fail;
+        goto fail_dup;
     }
     for (i = 0; i < n; i++)
         if ((tmp[i] = fcntl(j->src[i], F_DUPFD_CLOEXEC, hi + 1)) < 0)
-            goto fail;
+            goto fail_dup;
     for (i = 0; i < n; i++)
         if (dup2(tmp[i], j->dst[i]) < 0)
             goto fail;
@@ -654,6 +654,12 @@ static void fsrv__child(const fsrv__job *j)
         _exit(i);
     }
     fsrv__exec(j);
+    goto fail;
+fail_dup:
+    /* F_DUPFD says EINVAL for a target past RLIMIT_NOFILE; dup2 and
+       posix_spawn say EBADF, which is what the caller expects. */
+    if (errno == EINVAL)
+        errno = EBADF;
 fail:
     err = errno;
     while (write(ep, &err, sizeof err) < 0 && errno == EINTR)

@@ -255,6 +255,7 @@ FSRV_DEF pid_t fsrv_server_pid(const fsrv_client *c);
 #endif
 #ifndef PR_SET_CHILD_SUBREAPER
 #define PR_SET_CHILD_SUBREAPER 36
+#define PR_GET_CHILD_SUBREAPER 37
 #endif
 
 #define FSRV__MAGIC 0x56525346u         /* "FSRV" */
@@ -427,9 +428,19 @@ static void fsrv__server_signals(void)
     int s;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
-    for (s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &sa, NULL); /* fails harmlessly on libc's own */
+    for (s = 1; s < NSIG; s++) {
+        /* libc keeps a few signals to itself and refuses them with EINVAL.
+           A spawner (glibc's posix_spawn, for one) may have left them
+           ignored, and exec keeps what is ignored: ask the kernel directly
+           to set those back.  An all-zero kernel sigaction is SIG_DFL,
+           whatever the architecture's layout.  Handled ones stay libc's. */
+        unsigned long ksa[4] = { 0, 0, 0, 0 }, old[4] = { 0, 0, 0, 0 };
+        if (s == SIGKILL || s == SIGSTOP || sigaction(s, &sa, NULL) == 0 ||
+            syscall(SYS_rt_sigaction, s, NULL, old, NSIG / 8) < 0)
+            continue;
+        if (old[0] == (unsigned long)(uintptr_t)SIG_IGN)
+            syscall(SYS_rt_sigaction, s, ksa, NULL, NSIG / 8);
+    }
     sa.sa_handler = SIG_IGN;
     for (i = 0; i < sizeof fsrv__quiet / sizeof *fsrv__quiet; i++)
         sigaction(fsrv__quiet[i], &sa, NULL);
@@ -724,7 +735,7 @@ static void fsrv__serve_launch(const fsrv__launch_msg *m, size_t len,
     size_t off = fsrv__body_off(m->nfds > FSRV_MAX_FDS ? 0 : m->nfds);
     int nbody = (m->flags & FSRV__W_BODYFD) ? 1 : 0, err, i, ep[2], pidfd = -1;
     char *body = NULL, *map = NULL;
-    pid_t pid;
+    pid_t pid = -1;
 
     if (m->nfds > FSRV_MAX_FDS || len < off)
         goto proto;
@@ -798,23 +809,23 @@ static void fsrv__serve_launch(const fsrv__launch_msg *m, size_t len,
         }
     }
     close(ep[0]);
-    if (err)
-        goto out;
-    if (m->flags & FSRV__W_PIDFD)
+    if (!err && (m->flags & FSRV__W_PIDFD))
         pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* -1 before 5.3 */
-    fsrv__send_reply(FSRV__LAUNCH, seq, pid, 0, 0, 0, pidfd);
-    if (pidfd >= 0)
-        close(pidfd);
-    goto done;
+    goto out;
 proto:
     err = EPROTO;
 out:
-    if (err)
-        fsrv__fail(FSRV__LAUNCH, seq, err);
-done:
+    /* Release everything before replying, so that the server is back at
+       rest by the time the caller hears of the launch. */
     if (map)
         munmap(map, m->body_len);
     fsrv__close_all(fds, nfds);
+    if (err)
+        fsrv__fail(FSRV__LAUNCH, seq, err);
+    else
+        fsrv__send_reply(FSRV__LAUNCH, seq, pid, 0, 0, 0, pidfd);
+    if (pidfd >= 0)
+        close(pidfd);
 }
 
 static int fsrv__serve_wait(const fsrv__pid_msg *m)
@@ -1316,6 +1327,17 @@ FSRV_DEF int fsrv_attach(fsrv_client *c, int channel, int notify,
         errno = ENOMEM;
         return -1;
     }
+    /* Whether the server is our child (fsrv_stop reaps it, and its exit
+       hands its children over) and whether orphans come to us. */
+    {
+        siginfo_t si;
+        int sub = 0;
+        if (server > 0 && waitid(P_PID, (id_t)server, &si,
+                                 WEXITED | WNOHANG | WNOWAIT) == 0)
+            c->flags |= FSRV__OWN;
+        if (prctl(PR_GET_CHILD_SUBREAPER, &sub, 0, 0, 0) == 0 && sub)
+            c->flags |= FSRV_SUBREAPER;
+    }
     pthread_mutex_init(&c->lock, NULL);
     h.h.type = FSRV__HELLO;
     h.magic = FSRV__MAGIC;
@@ -1392,7 +1414,6 @@ FSRV_DEF int fsrv_start(fsrv_client *c, const fsrv_config *cfg)
         errno = err;
         return -1;
     }
-    c->flags |= FSRV__OWN | (cfg ? cfg->flags : 0);
     return 0;
 fail_pipe:
     close(np[0]);

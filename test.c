@@ -136,9 +136,16 @@ static int t_entry(int argc, char **argv, void *arg)
 
 static fsrv_config t_cfg = { t_entry, NULL, 0 };
 
+static int t_start_execd(fsrv_client *c, const fsrv_config *cfg);
+
+/* With FSRV_TEST_EXECD set, every test that starts its server here runs
+   against a server exec'd as its own program and attached. */
 static void t_start(fsrv_client *c)
 {
-    CHECK(fsrv_start(c, &t_cfg) == 0);
+    if (getenv("FSRV_TEST_EXECD"))
+        CHECK(t_start_execd(c, &t_cfg) == 0);
+    else
+        CHECK(fsrv_start(c, &t_cfg) == 0);
 }
 
 static pid_t t_run(fsrv_client *c, const char *const *argv, unsigned flags)
@@ -268,6 +275,16 @@ static int t_alive(pid_t pid)
     return s && s != 'Z';
 }
 
+/* out holds the SigIgn and SigBlk lines of a child's /proc status. */
+static void t_check_clean_signals(const char *out)
+{
+    if (!strstr(out, "SigBlk:\t0000000000000000") ||
+        !strstr(out, "SigIgn:\t0000000000000000")) {
+        fprintf(stderr, "    child's signal state:\n%s", out);
+        CHECK(!"nothing ignored or blocked in the child");
+    }
+}
+
 static void t_write_file(const char *path, const char *text, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -385,8 +402,7 @@ static void test_hostile_parent_signals(void)
     t_start(&c);
     out = t_output(&c, argv, NULL, 0, NULL, &st);
     CHECK(EXITED(st, 0));
-    CHECK(strstr(out, "SigBlk:\t0000000000000000"));
-    CHECK(strstr(out, "SigIgn:\t0000000000000000"));
+    t_check_clean_signals(out);
     fsrv_stop(&c, 0);
 }
 
@@ -1696,10 +1712,15 @@ static void test_c15_child_signals(void)
     CHECK(KILLED(t_wait(&c, pid), SIGPIPE));
     CHECK(t_now() - t0 < 1.0);
     out = t_output(&c, st_argv, NULL, 0, NULL, &st);
-    CHECK(strstr(out, "SigBlk:\t0000000000000000"));
-    CHECK(strstr(out, "SigIgn:\t0000000000000000"));
+    t_check_clean_signals(out);
     fsrv_stop(&c, 0);
 }
+
+/* ---- further groups: faults, drop-in, benchmark -------------------------- */
+
+#include "t_faults.inc"
+#include "t_dropin.inc"
+#include "t_bench.inc"
 
 /* ---- the runner ---------------------------------------------------------- */
 
@@ -1749,6 +1770,8 @@ static const struct t_test t_tests[] = {
     { "c13_nobody_waits", test_c13_nobody_waits, 10 },
     { "c14_child_inherits_nothing", test_c14_child_inherits_nothing, 20 },
     { "c15_child_signals", test_c15_child_signals, 10 },
+    T_FAULT_TESTS
+    T_DROPIN_TESTS
 };
 
 #define T_NTESTS (sizeof t_tests / sizeof *t_tests)
@@ -1829,6 +1852,7 @@ static int t_run_one(const struct t_test *t, double slow)
     return 1;
 }
 
+#ifndef FSRV_FUZZ
 int main(int argc, char **argv)
 {
     int counts[3] = { 0, 0, 0 }, i, ran = 0;
@@ -1838,6 +1862,10 @@ int main(int argc, char **argv)
         t_exe[n] = 0;
     if (argc > 1 && !strcmp(argv[1], "--list-fds"))
         return t_mode_list_fds();
+    if (argc > 1 && !strcmp(argv[1], "--serve"))
+        return t_mode_serve(argc, argv);
+    if (argc > 1 && !strcmp(argv[1], "--bench"))
+        return bench_main();
     if (argc > 1 && !strcmp(argv[1], "--list")) {
         for (i = 0; i < (int)T_NTESTS; i++)
             printf("%s\n", t_tests[i].name);
@@ -1862,3 +1890,4 @@ int main(int argc, char **argv)
     printf("\n");
     return counts[1] || (argc > 1 && ran != argc - 1) ? 1 : 0;
 }
+#endif /* FSRV_FUZZ */

@@ -1037,6 +1037,7 @@ typedef struct fsrv__call {
     pthread_cond_t cond;
     uint32_t type, seq;
     int done, err, fd;
+    int parked; /* in pthread_cond_wait, so a signal reaches it */
     int32_t res, status;
     fsrv_exit *out; /* REAP: where the pairs go */
     int max;
@@ -1133,10 +1134,12 @@ static int fsrv__dispatch(fsrv_client *c, size_t n, int *fds, int nfds)
         fsrv__close_all(fds, nfds);
         return fsrv__finish(k, EPROTO);
     }
+    if (r->res < 0) {
+        fsrv__close_all(fds, nfds);
+        return fsrv__finish(k, r->err > 0 ? r->err : EPROTO);
+    }
     if (nfds)
         k->fd = fds[0];
-    if (r->res < 0)
-        return fsrv__finish(k, r->err > 0 ? r->err : EPROTO);
     if (k->type == FSRV__REAP) {
         const int32_t *p = (const int32_t *)(const void *)(r + 1);
         int i;
@@ -1188,6 +1191,7 @@ static int fsrv__call_server(fsrv_client *c, fsrv__call *k, struct iovec *iov,
         memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
     }
     k->done = 0;
+    k->parked = 0;
     k->fd = -1;
     pthread_cond_init(&k->cond, NULL);
     fsrv__lock(c);
@@ -1218,7 +1222,9 @@ static int fsrv__call_server(fsrv_client *c, fsrv__call *k, struct iovec *iov,
         int got[4], ngot, e;
         ssize_t n;
         if (c->reading) {
+            k->parked = 1;
             pthread_cond_wait(&k->cond, &c->lock);
+            k->parked = 0;
             continue;
         }
         c->reading = 1;
@@ -1244,13 +1250,16 @@ static int fsrv__call_server(fsrv_client *c, fsrv__call *k, struct iovec *iov,
         else if (n == 0 || e != EINTR)
             fsrv__mark_dead(c, n == 0 ? ECONNRESET : e);
     }
-    /* Unlink, and pass the reader's place to a call still waiting. */
+    /* Unlink, and pass the reader's place to a call parked on its condvar.
+       Not to one still in sendmsg: it would miss the signal, and if the
+       server is itself stuck sending into our full queue, nobody would
+       read again.  A call still sending becomes the reader by itself. */
     for (pp = (fsrv__call **)&c->calls; *pp != k; pp = &(*pp)->next)
         ;
     *pp = k->next;
     if (!c->reading)
         for (pp = (fsrv__call **)&c->calls; *pp; pp = &(*pp)->next)
-            if (!(*pp)->done) {
+            if (!(*pp)->done && (*pp)->parked) {
                 pthread_cond_signal(&(*pp)->cond);
                 break;
             }
@@ -1579,6 +1588,8 @@ FSRV_DEF pid_t fsrv_launch(fsrv_client *c, char *const argv[],
     fsrv__unlock(c);
     if (opts && opts->pidfd)
         *opts->pidfd = k.fd;
+    else if (k.fd >= 0)
+        close(k.fd);
     fsrv__close_all(fds, nfds);
     free(buf);
     return k.res;

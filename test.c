@@ -410,6 +410,14 @@ static void test_hostile_parent_signals(void)
     fsrv_stop(&c, 0);
 }
 
+static void *t_idle(void *arg)
+{
+    (void)arg;
+    for (;;)
+        t_sleep_ms(1);
+    return NULL;
+}
+
 /* fsrv_start from a thread with every signal blocked while other threads
    run; the server outlives that thread. */
 static void *t_start_thread(void *arg)
@@ -426,7 +434,7 @@ static void test_start_from_thread(void)
     fsrv_client c;
     pthread_t spin, th;
     void *r;
-    CHECK(pthread_create(&spin, NULL, t_spin, NULL) == 0);
+    CHECK(pthread_create(&spin, NULL, t_idle, NULL) == 0);
     CHECK(pthread_create(&th, NULL, t_start_thread, &c) == 0);
     CHECK(pthread_join(th, &r) == 0 && r == NULL);
     CHECK(EXITED(t_wait(&c, t_run(&c, argv, 0)), 0));
@@ -843,13 +851,24 @@ static void test_waitpid_stopped(void)
     fsrv_stop(&c, 0);
 }
 
-struct t_blocker { fsrv_client *c; pid_t pid; volatile int done; int st; };
+struct t_blocker { fsrv_client *c; pid_t pid; int done, st; };
+
+/* Flags shared between threads: atomic, so that TSan sees them ordered. */
+static int t_get(const int *flag)
+{
+    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
+}
+
+static void t_set(int *flag, int v)
+{
+    __atomic_store_n(flag, v, __ATOMIC_RELEASE);
+}
 
 static void *t_block_wait(void *arg)
 {
     struct t_blocker *b = (struct t_blocker *)arg;
     CHECK(fsrv_waitpid(b->c, b->pid, &b->st, 0) == b->pid);
-    b->done = 1;
+    t_set(&b->done, 1);
     return NULL;
 }
 
@@ -873,11 +892,11 @@ static void test_waitpid_blocks_one_thread(void)
     for (i = 0; i < 200; i++)
         CHECK(EXITED(t_wait(&c, t_run(&c, fast, FSRV_ENTRY)), 9));
     for (i = 0; i < 3; i++)
-        CHECK(!b[i].done);
+        CHECK(!t_get(&b[i].done));
     /* Exits reach the right waiter, in any order. */
     CHECK(fsrv_kill(&c, b[1].pid, SIGTERM) == 0);
     CHECK(pthread_join(th[1], NULL) == 0 && KILLED(b[1].st, SIGTERM));
-    CHECK(!b[0].done && !b[2].done);
+    CHECK(!t_get(&b[0].done) && !t_get(&b[2].done));
     CHECK(fsrv_kill(&c, b[2].pid, SIGKILL) == 0);
     CHECK(fsrv_kill(&c, b[0].pid, SIGINT) == 0);
     CHECK(pthread_join(th[0], NULL) == 0 && KILLED(b[0].st, SIGINT));
@@ -910,7 +929,7 @@ static void test_wait_races_reap(void)
     t_sleep_ms(20);
     CHECK(fsrv_kill(&c, b.pid, SIGTERM) == 0);
     n = 0;
-    while (!b.done && n == 0)
+    while (!t_get(&b.done) && n == 0)
         n = fsrv_reap(&c, ex, 4); /* races with the server's own scan */
     CHECK(n == 0);
     CHECK(pthread_join(th, NULL) == 0 && KILLED(b.st, SIGTERM));
@@ -1329,7 +1348,7 @@ static void test_c07_nobody_reads_notify(void)
     fsrv_stop(&c, 0);
 }
 
-struct t_storm { fsrv_client *c; volatile int stop; int launched; };
+struct t_storm { fsrv_client *c; int stop, launched; };
 
 static void *t_storm_launcher(void *arg)
 {
@@ -1349,7 +1368,7 @@ static void *t_storm_launcher(void *arg)
     envp[16] = NULL;
     memset(&o, 0, sizeof o);
     o.flags = FSRV_ENTRY;
-    while (!s->stop) {
+    while (!t_get(&s->stop)) {
         pid_t pid = fsrv_launch(s->c, (char *const *)argv, envp, &o);
         CHECK(pid > 0);
         CHECK(EXITED(t_wait(s->c, pid), 1));
@@ -1369,14 +1388,13 @@ static void test_c08_signal_storm(void)
     t_start(&c);
     srv = fsrv_server_pid(&c);
     s.c = &c;
-    s.stop = 0;
     s.launched = 0;
     {   /* fill the big variable once, before the threads share it */
         pthread_t t0;
-        s.stop = 1;
+        t_set(&s.stop, 1);
         CHECK(pthread_create(&t0, NULL, t_storm_launcher, &s) == 0);
         CHECK(pthread_join(t0, NULL) == 0);
-        s.stop = 0;
+        t_set(&s.stop, 0);
     }
     for (i = 0; i < 4; i++)
         CHECK(pthread_create(&th[i], NULL, t_storm_launcher, &s) == 0);
@@ -1396,10 +1414,10 @@ static void test_c08_signal_storm(void)
             nanosleep(&ts, NULL);
         }
     }
-    s.stop = 1;
+    t_set(&s.stop, 1);
     for (i = 0; i < 4; i++)
         CHECK(pthread_join(th[i], NULL) == 0);
-    CHECK(s.launched > 0);
+    CHECK(t_get(&s.launched) > 0);
     fsrv_stop(&c, 0);
 }
 

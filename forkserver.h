@@ -100,7 +100,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#ifdef FORKSERVER_STATIC
+#if defined(FORKSERVER_STATIC) && defined(__GNUC__)
+#define FSRV_DEF static __attribute__((unused)) /* a caller uses a few */
+#elif defined(FORKSERVER_STATIC)
 #define FSRV_DEF static
 #else
 #define FSRV_DEF extern
@@ -161,7 +163,9 @@ typedef struct fsrv_client {
     void *calls;         /* calls waiting for their reply */
     void *rx;            /* the reading thread's receive buffer */
     pid_t *pids;         /* open-addressed set of unreaped children */
+    pid_t unreaped;      /* reported by the last reply, not yet reaped */
     size_t npids, cap;
+    size_t inflight;     /* launches sent, pid not yet in the set */
     pthread_mutex_t lock;
 } fsrv_client;
 
@@ -289,6 +293,10 @@ extern char **environ;
 
 enum { FSRV__HELLO = 1, FSRV__LAUNCH, FSRV__WAIT, FSRV__KILL, FSRV__REAP,
        FSRV__STOP, FSRV__REPLY = 0x80 };
+
+/* In a WAIT reply's errno field: the server reaps the child only after
+   this reply, so if it dies first the zombie falls to a subreaper. */
+#define FSRV__UNREAPED (-1)
 
 /* Launch flags that only travel on the wire, above the public ones. */
 #define FSRV__W_PIDFD 0x10000u  /* reply with a pidfd */
@@ -531,21 +539,50 @@ static int fsrv__settle(pid_t pid, int status, int give)
     return given;
 }
 
-/* After SIGCHLD: answer every blocking wait whose child has exited. */
+/* Looks at a child without reaping it: 0 while it runs, its pid once it
+   has exited (with *status as waitpid would store it), -1 with ECHILD if
+   it is not an unreaped child. */
+static pid_t fsrv__peek(pid_t pid, int *status)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return -1;
+    if (si.si_pid == 0)
+        return 0;
+    if (si.si_code == CLD_EXITED)
+        *status = (si.si_status & 0xff) << 8;
+    else
+        *status = (si.si_status & 0x7f) | (si.si_code == CLD_DUMPED ? 0x80 : 0);
+    return pid;
+}
+
+/* Tells the waiter of seq that pid exited, and only then reaps it: if the
+   server dies between the two, the caller has the status and, under
+   FSRV_SUBREAPER, the zombie; never neither. */
+static void fsrv__deliver(uint32_t seq, pid_t pid, int status)
+{
+    fsrv__send_reply(FSRV__WAIT, seq, pid, FSRV__UNREAPED, status, 0, -1);
+    while (waitpid(pid, NULL, WNOHANG) < 0 && errno == EINTR)
+        ;
+}
+
+/* After SIGCHLD: answer every blocking wait whose child has exited.  A
+   second wait for the same child finds it reaped and gets ECHILD. */
 static void fsrv__scan(void)
 {
     int i = 0;
     while (i < fsrv__s.nwait) {
         fsrv__waiter w = fsrv__s.wait[i];
         int status = 0;
-        pid_t r = waitpid(w.pid, &status, WNOHANG);
+        pid_t r = fsrv__peek(w.pid, &status);
         if (r == 0) {
             i++;
             continue;
         }
         fsrv__s.wait[i] = fsrv__s.wait[--fsrv__s.nwait];
         if (r == w.pid)
-            fsrv__send_reply(FSRV__WAIT, w.seq, r, 0, status, 0, -1);
+            fsrv__deliver(w.seq, r, status);
         else
             fsrv__fail(FSRV__WAIT, w.seq, errno);
     }
@@ -621,6 +658,28 @@ static void fsrv__exec(const fsrv__job *j)
         errno = EACCES;
 }
 
+/* A copy of fd, close-on-exec, at the lowest number that no mapping of the
+   job targets. */
+static int fsrv__dup_clear(const fsrv__job *j, int fd)
+{
+    int d, lo, hi, from = 3;
+    for (;;) {
+        if ((d = fcntl(fd, F_DUPFD_CLOEXEC, from)) < 0)
+            return -1;
+        for (lo = 0, hi = j->nfds; lo < hi;) { /* j->sorted: binary search */
+            int mid = (lo + hi) / 2;
+            if (j->sorted[mid] < d)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == j->nfds || j->sorted[lo] != d)
+            return d;
+        close(d);
+        from = d + 1;
+    }
+}
+
 /* The child, between fork (or vfork) and exec.  It must not return and
    must not write the server's memory, which a vfork child shares: only
    locals and syscalls.  A failure is written to the close-on-exec error
@@ -631,7 +690,7 @@ static void fsrv__child(const fsrv__job *j)
     struct sigaction sa;
     sigset_t none;
     int tmp[FSRV_MAX_FDS], keep[FSRV_MAX_FDS + 1];
-    int i, err, hi, ep = j->errpipe, n = j->nfds;
+    int i, err, ep = j->errpipe, n = j->nfds;
     size_t k;
 
     /* Defaults first, then the empty mask, so no server handler can run
@@ -652,17 +711,15 @@ static void fsrv__child(const fsrv__job *j)
         goto fail;
 
     /* The mapping is one parallel assignment: first every source and the
-       error pipe move above the highest target, so that no dup2 below can
-       overwrite a source not yet copied; then each lands on its target,
-       where dup2 clears close-on-exec. */
-    hi = n ? j->sorted[n - 1] : 2;
-    if ((ep = fcntl(ep, F_DUPFD_CLOEXEC, hi + 1)) < 0) {
-        ep = j->errpipe;
-        goto fail_dup;
-    }
+       error pipe get a copy at a number that no mapping targets, so that
+       no dup2 below can overwrite one not yet copied; then each lands on
+       its target, where dup2 clears close-on-exec. */
+    if ((i = fsrv__dup_clear(j, ep)) < 0)
+        goto fail;
+    ep = i;
     for (i = 0; i < n; i++)
-        if ((tmp[i] = fcntl(j->src[i], F_DUPFD_CLOEXEC, hi + 1)) < 0)
-            goto fail_dup;
+        if ((tmp[i] = fsrv__dup_clear(j, j->src[i])) < 0)
+            goto fail;
     for (i = 0; i < n; i++)
         if (dup2(tmp[i], j->dst[i]) < 0)
             goto fail;
@@ -672,6 +729,7 @@ static void fsrv__child(const fsrv__job *j)
        function. */
     memcpy(keep, j->sorted, (size_t)n * sizeof(int));
     keep[n] = ep;
+    fsrv__sort(keep, n + 1);
     fsrv__close_others(keep, n + 1);
 
     if (j->flags & FSRV_ENTRY) {
@@ -682,12 +740,6 @@ static void fsrv__child(const fsrv__job *j)
         _exit(i);
     }
     fsrv__exec(j);
-    goto fail;
-fail_dup:
-    /* F_DUPFD says EINVAL for a target past RLIMIT_NOFILE; dup2 and
-       posix_spawn say EBADF, which is what the caller expects. */
-    if (errno == EINVAL)
-        errno = EBADF;
 fail:
     err = errno;
     while (write(ep, &err, sizeof err) < 0 && errno == EINTR)
@@ -851,7 +903,7 @@ static int fsrv__serve_wait(const fsrv__pid_msg *m)
     pid_t r;
     if (m->pid <= 0 || (m->arg != 0 && m->arg != 1))
         return fsrv__fail(FSRV__WAIT, m->h.seq, EINVAL);
-    r = waitpid(m->pid, &status, WNOHANG);
+    r = fsrv__peek(m->pid, &status);
     if (r == 0 && !m->arg) {
         if (fsrv__s.nwait == FSRV_MAX_WAITERS)
             return fsrv__fail(FSRV__WAIT, m->h.seq, EAGAIN);
@@ -861,9 +913,11 @@ static int fsrv__serve_wait(const fsrv__pid_msg *m)
     }
     if (r < 0)
         return fsrv__fail(FSRV__WAIT, m->h.seq, errno);
-    if (r > 0)
-        fsrv__settle(r, status, 0);
-    return fsrv__send_reply(FSRV__WAIT, m->h.seq, r, 0, status, 0, -1);
+    if (r == 0)
+        return fsrv__send_reply(FSRV__WAIT, m->h.seq, 0, 0, 0, 0, -1);
+    fsrv__deliver(m->h.seq, r, status);
+    fsrv__settle(r, status, 0);
+    return 0;
 }
 
 static int fsrv__serve_kill(const fsrv__pid_msg *m)
@@ -1082,14 +1136,18 @@ static size_t fsrv__slot(const fsrv_client *c, pid_t pid)
 }
 
 /* Makes room for one more pid, so that an insert after a launch cannot
-   fail with the child already running. */
+   fail with the child already running.  Launches in flight count: each
+   holds its room until its pid is in.  The set stays at most half full,
+   so a probe always ends. */
 static int fsrv__reserve(fsrv_client *c)
 {
     size_t i, cap = c->cap ? c->cap * 2 : 64;
     pid_t *old = c->pids;
     size_t oldcap = c->cap;
-    if ((c->npids + 1) * 2 <= c->cap)
+    if ((c->npids + c->inflight + 1) * 2 <= c->cap) {
+        c->inflight++;
         return 0;
+    }
     if (!(c->pids = (pid_t *)calloc(cap, sizeof *c->pids))) {
         c->pids = old;
         return -1;
@@ -1099,6 +1157,7 @@ static int fsrv__reserve(fsrv_client *c)
         if (old[i])
             c->pids[fsrv__slot(c, old[i])] = old[i];
     free(old);
+    c->inflight++;
     return 0;
 }
 
@@ -1161,6 +1220,10 @@ static int fsrv__dispatch(fsrv_client *c, size_t n, int *fds, int nfds)
     }
     if (nfds)
         k->fd = fds[0];
+    /* Each reply means the server finished with the previous request, so
+       only the child of the latest reply can still await its reaping. */
+    c->unreaped = k->type == FSRV__WAIT && r->res > 0 &&
+                  r->err == FSRV__UNREAPED ? r->res : 0;
     if (k->type == FSRV__REAP) {
         const int32_t *p = (const int32_t *)(const void *)(r + 1);
         int i;
@@ -1260,15 +1323,19 @@ static int fsrv__call_server(fsrv_client *c, fsrv__call *k, struct iovec *iov,
         n = recvmsg(c->channel, &rm, MSG_CMSG_CLOEXEC);
         e = errno;
         ngot = n >= 0 ? fsrv__take_fds(&rm, got, 4) : 0;
-        if (n == 0 && !ngot && !fsrv__hung_up(c->channel))
+        if (n == 0 && (ngot || !fsrv__hung_up(c->channel)))
             n = 1; /* an empty datagram: garbage, not EOF */
         fsrv__lock(c);
         c->reading = 0;
+        /* A server that dies with requests unread leaves ECONNRESET on our
+           socket, reported once and ahead of the replies it had already
+           sent.  Those may carry statuses it has reaped: read on until the
+           real end of file. */
         if (n > 0 && !(rm.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
             fsrv__dispatch(c, (size_t)n, got, ngot);
         else if (n > 0)
             fsrv__close_all(got, ngot);
-        else if (n == 0 || e != EINTR)
+        else if (n == 0 || (e != EINTR && e != ECONNRESET))
             fsrv__mark_dead(c, n == 0 ? ECONNRESET : e);
     }
     /* Unlink, and pass the reader's place to a call parked on its condvar.
@@ -1309,20 +1376,30 @@ static int fsrv__gone(int err)
 }
 
 /* After the server's death under FSRV_SUBREAPER: once the server itself
-   has finished exiting, each of its children has been handed to us, and a
-   pid in our set is our own unreaped child, safe to wait for or kill.
-   Lock held. */
+   has finished exiting, each of its children has been handed to us.  The
+   one it had reported but not yet reaped is reaped here, its status
+   already delivered.  Lock held. */
+static void fsrv__settle_death(fsrv_client *c)
+{
+    siginfo_t si;
+    if ((c->flags & FSRV__SETTLED) || !(c->flags & FSRV_SUBREAPER))
+        return;
+    if (c->flags & FSRV__OWN)
+        while (waitid(P_PID, (id_t)c->server, &si, WEXITED | WNOWAIT) < 0 &&
+               errno == EINTR)
+            ;
+    if (c->unreaped > 0)
+        waitpid(c->unreaped, NULL, WNOHANG);
+    c->flags |= FSRV__SETTLED;
+}
+
+/* A pid in our set, after the death, is our own unreaped child: safe to
+   wait for or kill.  Lock held. */
 static int fsrv__adopted(fsrv_client *c, pid_t pid)
 {
     if (!(c->flags & FSRV_SUBREAPER) || !fsrv__tracked(c, pid))
         return 0;
-    if (!(c->flags & FSRV__SETTLED) && (c->flags & FSRV__OWN)) {
-        siginfo_t si;
-        while (waitid(P_PID, (id_t)c->server, &si, WEXITED | WNOWAIT) < 0 &&
-               errno == EINTR)
-            ;
-    }
-    c->flags |= FSRV__SETTLED;
+    fsrv__settle_death(c);
     return 1;
 }
 
@@ -1599,14 +1676,19 @@ FSRV_DEF pid_t fsrv_launch(fsrv_client *c, char *const argv[],
     iov.iov_base = buf;
     iov.iov_len = total;
     k.type = FSRV__LAUNCH;
-    if (fsrv__call_server(c, &k, &iov, 1, fds, nfds + nmap) < 0)
-        goto fail;
+    i = fsrv__call_server(c, &k, &iov, 1, fds, nfds + nmap);
+    err = errno;
     fsrv__lock(c);
-    if (!fsrv__tracked(c, k.res)) {
+    c->inflight--;
+    if (i == 0 && !fsrv__tracked(c, k.res)) {
         c->pids[fsrv__slot(c, k.res)] = k.res;
         c->npids++;
     }
     fsrv__unlock(c);
+    if (i < 0) {
+        errno = err;
+        goto fail;
+    }
     if (opts && opts->pidfd)
         *opts->pidfd = k.fd;
     else if (k.fd >= 0)
@@ -1742,8 +1824,11 @@ FSRV_DEF int fsrv_stop(fsrv_client *c, int sig)
         free(list);
     }
     h.type = FSRV__STOP;
-    if (fsrv__simple(c, &k, &h, sizeof h) < 0 && !fsrv__gone(errno))
-        err = errno;
+    if (fsrv__simple(c, &k, &h, sizeof h) < 0) {
+        if (!fsrv__gone(errno))
+            err = errno;
+        fsrv__settle_death(c);
+    }
     close(c->channel);
     /* The server exits on its own once the channel closes, so this wait
        is short.  Only our own child is ours to reap. */

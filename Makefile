@@ -37,14 +37,14 @@ test-tsan: test.c forkserver.h
 
 # The header alone, in every dialect a user might compile it in.
 headers: forkserver.h
-	@for std in c99 c11 c17; do for cc in gcc clang; do \
-	  echo "$$cc -std=$$std -pedantic"; \
-	  $$cc -std=$$std -pedantic $(WARN) -fsyntax-only -x c \
-	    -DFORKSERVER_IMPLEMENTATION forkserver.h || exit 1; done; done
-	@for std in c++11 c++20; do for cc in g++ clang++; do \
-	  echo "$$cc -std=$$std -pedantic"; \
-	  $$cc -std=$$std -pedantic $(WARN) -fsyntax-only -x c++ \
-	    -DFORKSERVER_IMPLEMENTATION forkserver.h || exit 1; done; done
+	@for c in "gcc c99" "clang c99" "gcc c11" "clang c11" "gcc c17" \
+	  "clang c17" "g++ c++11" "clang++ c++11" "g++ c++20" "clang++ c++20"; \
+	do set -- $$c; lang=c; case $$2 in c++*) lang=c++;; esac; \
+	  for static in "" -DFORKSERVER_STATIC; do \
+	    echo "$$1 -std=$$2 -pedantic $$static"; \
+	    $$1 -std=$$2 -pedantic $(WARN) -fsyntax-only -x $$lang \
+	      -DFORKSERVER_IMPLEMENTATION $$static forkserver.h || exit 1; \
+	  done; done
 
 test: headers $(foreach s,$(SUITES),$(firstword $(subst :, ,$(s)))) test-gcc
 	@pass=0; fail=0; skip=0; \
@@ -57,6 +57,9 @@ test: headers $(foreach s,$(SUITES),$(firstword $(subst :, ,$(s)))) test-gcc
 	  echo "== $$bin"; \
 	  FSRV_TEST_SLOW=$$slow ./$$bin > .out-$$bin 2>&1; \
 	  grep -v '^ok ' .out-$$bin; summarize .out-$$bin $$bin; done; \
+	echo "== test-gcc, the server exec'd as its own program"; \
+	FSRV_TEST_EXECD=1 ./test-gcc > .out-execd 2>&1; \
+	grep -v '^ok ' .out-execd; summarize .out-execd execd; \
 	if command -v valgrind >/dev/null; then echo "== valgrind test-gcc"; \
 	  FSRV_TEST_SLOW=20 valgrind -q --error-exitcode=99 --leak-check=full \
 	    ./test-gcc $(VALGRIND_TESTS) > .out-valgrind 2>&1; \

@@ -69,6 +69,9 @@
    in two.  Children are not trusted: none ever holds the channel or the
    notify pipe (both are close-on-exec and are closed explicitly before an
    entry function runs), so a child cannot ask the server for anything.
+   A child that runs as the same user may still take an fd from another
+   process with ptrace or pidfd_getfd(2); a child that must be kept out
+   needs its own uid, or a server made non-dumpable by the caller.
 
    LIMITATIONS
 
@@ -83,9 +86,20 @@
    - If the server dies between forking a child and replying, the caller
      never learns that child's pid; under FSRV_SUBREAPER it becomes an
      ordinary child of the caller, reaped only by the caller's own waitpid.
+   - If it dies while answering fsrv_reap, the statuses it had collected
+     are lost, and the caller can no longer tell its children from
+     processes that took their pids since: under FSRV_SUBREAPER the calls
+     then refuse to act on any pid (ECONNRESET) and leave the children to
+     the caller's own waitpid.  fsrv_waitpid has no such window: it tells
+     the status first and reaps after.
    - A child stopped by SIGSTOP between fork and exec holds up the server
      until it is continued, as it would hold up posix_spawn.
    - Blocking waits beyond FSRV_MAX_WAITERS at once fail with EAGAIN.
+   - Under FSRV_SUBREAPER, a caller that ignores SIGCHLD or sets
+     SA_NOCLDWAIT lets the kernel reap a dead server's children at once,
+     so their statuses cannot be collected (ECHILD).
+   - FSRV_MAX_FDS cannot exceed 250: a message carries at most 253 fds,
+     and musl passes at most 1024 bytes of control data.
 
    LICENSE: MIT, at the end of this file.
 */
@@ -283,6 +297,11 @@ FSRV_DEF pid_t fsrv_server_pid(const fsrv_client *c);
 #define FSRV__BODY_MAX (256u << 20)     /* far above any kernel's ARG_MAX */
 #define FSRV__REAP_MAX ((FSRV_MSG_MAX - 20) / 8)
 
+/* Retries call while it fails with EINTR.  The caller's signal handlers
+   need not have SA_RESTART, so any call that can block may be cut short:
+   waitpid and waitid, read and write on a pipe, sendmsg and recvmsg. */
+#define FSRV__RETRY(call) do { } while ((call) < 0 && errno == EINTR)
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -323,27 +342,23 @@ static size_t fsrv__body_off(uint32_t nfds)
     return (off + sizeof(char *) - 1) & ~(sizeof(char *) - 1);
 }
 
-/* Collects the fds of every SCM_RIGHTS message in m; fds beyond `max` are
-   closed at once.  Returns how many it stored. */
-static int fsrv__take_fds(struct msghdr *m, int *fds, int max)
+typedef union {
+    char b[CMSG_SPACE((FSRV_MAX_FDS + 2) * sizeof(int))];
+    struct cmsghdr align;
+} fsrv__cmsg;
+
+/* A datagram received: its length, its msg_flags, the fds it carried. */
+typedef struct {
+    size_t len;
+    int flags, nfds;
+    int fds[FSRV_MAX_FDS + 2];
+} fsrv__dgram;
+
+/* Fails the way every public call does: -1, with errno set to err. */
+static int fsrv__error(int err)
 {
-    struct cmsghdr *cm;
-    int n = 0;
-    for (cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm)) {
-        size_t i, k;
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-            continue;
-        k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-            if (n < max)
-                fds[n++] = fd;
-            else
-                close(fd);
-        }
-    }
-    return n;
+    errno = err;
+    return -1;
 }
 
 static void fsrv__close_all(const int *fds, int n)
@@ -352,15 +367,82 @@ static void fsrv__close_all(const int *fds, int n)
         close(fds[n]);
 }
 
-/* Peer gone?  A zero-length datagram also reads as 0 bytes, so EOF is told
-   apart by asking poll whether the other end has hung up. */
-static int fsrv__hung_up(int fd)
+/* Sends len bytes of msg as one datagram, with nfds fds.  It goes out
+   whole or not at all, so threads need no lock to send.  MSG_NOSIGNAL: a
+   peer gone is EPIPE, not SIGPIPE.  0, or -1 with errno. */
+static int fsrv__send(int sock, const void *msg, size_t len, const int *fds,
+                      int nfds)
 {
+    fsrv__cmsg cb;
+    struct iovec iov;
+    struct msghdr m;
+    ssize_t r;
+    iov.iov_base = (void *)msg;
+    iov.iov_len = len;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    if (nfds) {
+        struct cmsghdr *cm;
+        memset(&cb, 0, sizeof cb);
+        m.msg_control = cb.b;
+        m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+        cm = CMSG_FIRSTHDR(&m);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
+    }
+    FSRV__RETRY(r = sendmsg(sock, &m, MSG_NOSIGNAL));
+    return r < 0 ? -1 : 0;
+}
+
+/* Receives one datagram of up to FSRV_MSG_MAX bytes into buf, keeping at
+   most max of its fds (the kernel closes the rest and sets MSG_CTRUNC).
+   Returns 1, 0 at end of file, or -1 with errno.  An empty datagram also
+   reads as 0 bytes, so EOF is told apart by asking poll whether the peer
+   has hung up; an empty datagram comes back as 1 with d->len 0. */
+static int fsrv__recv(int sock, void *buf, int flags, int max,
+                      fsrv__dgram *d)
+{
+    fsrv__cmsg cb;
+    struct cmsghdr *cm;
+    struct iovec iov;
+    struct msghdr m;
     struct pollfd p;
-    p.fd = fd;
+    ssize_t n;
+    iov.iov_base = buf;
+    iov.iov_len = FSRV_MSG_MAX;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = cb.b;
+    m.msg_controllen = CMSG_SPACE((size_t)max * sizeof(int));
+    FSRV__RETRY(n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags));
+    if (n < 0)
+        return -1;
+    d->len = (size_t)n;
+    d->flags = m.msg_flags;
+    d->nfds = 0;
+    for (cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+        size_t i, k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (d->nfds < max)
+                d->fds[d->nfds++] = fd;
+            else
+                close(fd);
+        }
+    }
+    if (n > 0 || d->nfds)
+        return 1;
+    p.fd = sock;
     p.events = POLLIN | POLLRDHUP;
     p.revents = 0;
-    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP));
+    return !(poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)));
 }
 
 /* Closes every fd in [lo, hi].  close_range is one call; before Linux 5.9
@@ -376,29 +458,28 @@ static void fsrv__close_range(unsigned lo, unsigned hi)
         close((int)lo);
 }
 
-/* Closes every fd from 3 up except those in keep[], which is sorted. */
+/* Closes every fd from 3 up except those in keep[]. */
 static void fsrv__close_others(const int *keep, int n)
 {
-    unsigned lo = 3;
+    unsigned lo = 3, next;
     int i;
-    for (i = 0; i < n; i++) {
-        if (keep[i] < (int)lo)
-            continue;
-        fsrv__close_range(lo, (unsigned)keep[i] - 1);
-        lo = (unsigned)keep[i] + 1;
-    }
-    fsrv__close_range(lo, ~0u);
+    do {
+        next = ~0u; /* the lowest fd to keep from lo up, if any */
+        for (i = 0; i < n; i++)
+            if ((unsigned)keep[i] >= lo && (unsigned)keep[i] < next)
+                next = (unsigned)keep[i];
+        fsrv__close_range(lo, next - 1);
+        lo = next + 1;
+    } while (next != ~0u);
 }
 
-static void fsrv__sort(int *a, int n)
+/* The index of v in a[0..n), or n. */
+static int fsrv__find(const int *a, int n, int v)
 {
-    int i, j;
-    for (i = 1; i < n; i++)
-        for (j = i; j > 0 && a[j - 1] > a[j]; j--) {
-            int t = a[j];
-            a[j] = a[j - 1];
-            a[j - 1] = t;
-        }
+    int i = 0;
+    while (i < n && a[i] != v)
+        i++;
+    return i;
 }
 
 /* ---- server -------------------------------------------------------------- */
@@ -410,7 +491,7 @@ static void fsrv__sort(int *a, int n)
 typedef struct { uint32_t seq; pid_t pid; } fsrv__waiter;
 
 static struct {
-    int channel, notify;
+    int channel;
     const fsrv_config *cfg;
     int nwait;
     fsrv__waiter wait[FSRV_MAX_WAITERS];
@@ -480,35 +561,13 @@ static int fsrv__send_reply(uint32_t type, uint32_t seq, int32_t res,
                             int32_t err, int32_t status, size_t extra, int fd)
 {
     fsrv__reply *r = (fsrv__reply *)fsrv__s.tx.b;
-    union { char b[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } cb;
-    struct iovec iov;
-    struct msghdr m;
     r->h.type = type | FSRV__REPLY;
     r->h.seq = seq;
     r->res = res;
     r->err = err;
     r->status = status;
-    iov.iov_base = r;
-    iov.iov_len = sizeof *r + extra;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    if (fd >= 0) {
-        struct cmsghdr *cm;
-        memset(&cb, 0, sizeof cb);
-        m.msg_control = cb.b;
-        m.msg_controllen = sizeof cb.b;
-        cm = CMSG_FIRSTHDR(&m);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-    }
     /* A client gone mid-reply shows as EOF on the next receive. */
-    while (sendmsg(fsrv__s.channel, &m, MSG_NOSIGNAL) < 0)
-        if (errno != EINTR)
-            return -1;
-    return 0;
+    return fsrv__send(fsrv__s.channel, r, sizeof *r + extra, &fd, fd >= 0);
 }
 
 static int fsrv__fail(uint32_t type, uint32_t seq, int err)
@@ -563,8 +622,7 @@ static pid_t fsrv__peek(pid_t pid, int *status)
 static void fsrv__deliver(uint32_t seq, pid_t pid, int status)
 {
     fsrv__send_reply(FSRV__WAIT, seq, pid, FSRV__UNREAPED, status, 0, -1);
-    while (waitpid(pid, NULL, WNOHANG) < 0 && errno == EINTR)
-        ;
+    FSRV__RETRY(waitpid(pid, NULL, WNOHANG));
 }
 
 /* After SIGCHLD: answer every blocking wait whose child has exited.  A
@@ -588,15 +646,14 @@ static void fsrv__scan(void)
     }
 }
 
-/* Is pid a child of this server that nobody has reaped?  The server reaps
-   only when asked, so the kernel's own list of its children is the table
-   of live pids: a pid found here cannot be reused until the server reaps
-   it, which it does not do while it handles this request. */
+/* Is pid an unreaped child of the calling process?  The server reaps only
+   when asked, so the kernel's own list of its children is its table of
+   live pids: a pid found here cannot be reused until the server reaps it,
+   which it does not do while it handles this request. */
 static int fsrv__unreaped(pid_t pid)
 {
-    siginfo_t si;
-    return pid > 0 && waitid(P_PID, (id_t)pid, &si,
-                             WEXITED | WNOHANG | WNOWAIT) == 0;
+    int status;
+    return pid > 0 && fsrv__peek(pid, &status) >= 0;
 }
 
 /* What the child needs, prepared by the server before it forks. */
@@ -606,8 +663,7 @@ typedef struct {
     const char *path;   /* PATH to search, or NULL */
     int cwd, errpipe, nfds;
     const int *src;     /* received fds, mapped in order ... */
-    const int32_t *dst; /* ... to these numbers */
-    int sorted[FSRV_MAX_FDS]; /* dst, sorted, for closing the rest */
+    const int *dst;     /* ... to these numbers */
 } fsrv__job;
 
 /* execvp's search, on the caller's PATH, without the heap.  Returns with
@@ -662,18 +718,11 @@ static void fsrv__exec(const fsrv__job *j)
    job targets. */
 static int fsrv__dup_clear(const fsrv__job *j, int fd)
 {
-    int d, lo, hi, from = 3;
+    int d, from = 3;
     for (;;) {
         if ((d = fcntl(fd, F_DUPFD_CLOEXEC, from)) < 0)
             return -1;
-        for (lo = 0, hi = j->nfds; lo < hi;) { /* j->sorted: binary search */
-            int mid = (lo + hi) / 2;
-            if (j->sorted[mid] < d)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo == j->nfds || j->sorted[lo] != d)
+        if (fsrv__find(j->dst, j->nfds, d) == j->nfds)
             return d;
         close(d);
         from = d + 1;
@@ -727,9 +776,8 @@ static void fsrv__child(const fsrv__job *j)
     /* Close everything else (the channel, the notify pipe, other launches'
        fds) explicitly: close-on-exec alone would leave them to an entry
        function. */
-    memcpy(keep, j->sorted, (size_t)n * sizeof(int));
+    memcpy(keep, j->dst, (size_t)n * sizeof(int));
     keep[n] = ep;
-    fsrv__sort(keep, n + 1);
     fsrv__close_others(keep, n + 1);
 
     if (j->flags & FSRV_ENTRY) {
@@ -742,8 +790,7 @@ static void fsrv__child(const fsrv__job *j)
     fsrv__exec(j);
 fail:
     err = errno;
-    while (write(ep, &err, sizeof err) < 0 && errno == EINTR)
-        ;
+    FSRV__RETRY(write(ep, &err, sizeof err));
     _exit(127);
 }
 
@@ -797,7 +844,7 @@ static int fsrv__parse(char *body, size_t len, fsrv__job *j, uint32_t envc)
 }
 
 static void fsrv__serve_launch(const fsrv__launch_msg *m, size_t len,
-                               int *fds, int nfds)
+                               const int *fds, int nfds)
 {
     static fsrv__job j; /* static: too big for a frame a vfork child uses */
     uint32_t seq = m->h.seq;
@@ -822,12 +869,10 @@ static void fsrv__serve_launch(const fsrv__launch_msg *m, size_t len,
     j.argc = m->argc;
     j.cwd = fds[0];
     j.src = fds + 1 + nbody;
-    j.dst = (const int32_t *)(const void *)(m + 1);
+    j.dst = (const int *)(const void *)(m + 1);
     j.nfds = (int)m->nfds;
-    memcpy(j.sorted, j.dst, (size_t)j.nfds * sizeof(int));
-    fsrv__sort(j.sorted, j.nfds);
     for (i = 0; i < j.nfds; i++)
-        if (j.sorted[i] < 0 || (i && j.sorted[i] == j.sorted[i - 1])) {
+        if (j.dst[i] < 0 || fsrv__find(j.dst, i, j.dst[i]) < i) {
             err = EINVAL;
             goto out;
         }
@@ -869,12 +914,10 @@ static void fsrv__serve_launch(const fsrv__launch_msg *m, size_t len,
         int cerr = 0;
         ssize_t r;
         /* EOF: exec succeeded (or the entry child finished its setup). */
-        while ((r = read(ep[0], &cerr, sizeof cerr)) < 0 && errno == EINTR)
-            ;
+        FSRV__RETRY(r = read(ep[0], &cerr, sizeof cerr));
         if (r == (ssize_t)sizeof cerr) {
             err = cerr ? cerr : EIO;
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+            FSRV__RETRY(waitpid(pid, NULL, 0));
         }
     }
     close(ep[0]);
@@ -956,49 +999,48 @@ static int fsrv__serve_reap(const fsrv__reap_msg *m)
                             -1);
 }
 
-/* Handles one datagram; returns 1 when the client asked the server to
-   stop.  fds are the descriptors that came with it. */
-static int fsrv__handle(size_t n, int mflags, int *fds, int nfds)
+/* Handles the datagram d, which is in the receive buffer; returns 1 when
+   the client asked the server to stop. */
+static int fsrv__handle(const fsrv__dgram *d)
 {
+    /* The size of each request but LAUNCH, by type; 0: no such request. */
+    static const size_t size[] = {
+        0, sizeof(fsrv__hello), 0, sizeof(fsrv__pid_msg),
+        sizeof(fsrv__pid_msg), sizeof(fsrv__reap_msg), sizeof(fsrv__hdr)
+    };
     const fsrv__hdr *h = (const fsrv__hdr *)(void *)fsrv__s.rx.b;
-    uint32_t type = n >= sizeof *h ? h->type : 0;
-    uint32_t seq = n >= sizeof *h ? h->seq : 0;
-    size_t want = 0;
+    const fsrv__hello *hello = (const fsrv__hello *)(const void *)h;
+    uint32_t type = d->len >= sizeof *h ? h->type : 0;
+    uint32_t seq = d->len >= sizeof *h ? h->seq : 0;
+    int cut = d->flags & (MSG_TRUNC | MSG_CTRUNC);
 
-    if (mflags & (MSG_TRUNC | MSG_CTRUNC)) {
-        fsrv__close_all(fds, nfds);
-        fsrv__fail(type, seq, (mflags & MSG_TRUNC) ? E2BIG : EPROTO);
+    if (!cut && type == FSRV__LAUNCH && d->len >= sizeof(fsrv__launch_msg)) {
+        fsrv__serve_launch((const fsrv__launch_msg *)(const void *)h, d->len,
+                           d->fds, d->nfds);
         return 0;
     }
-    if (type == FSRV__LAUNCH && n >= sizeof(fsrv__launch_msg)) {
-        fsrv__serve_launch((const fsrv__launch_msg *)(void *)h, n, fds,
-                           nfds);
-        return 0;
-    }
-    switch (type) {
-    case FSRV__HELLO: want = sizeof(fsrv__hello); break;
-    case FSRV__WAIT: case FSRV__KILL: want = sizeof(fsrv__pid_msg); break;
-    case FSRV__REAP: want = sizeof(fsrv__reap_msg); break;
-    case FSRV__STOP: want = sizeof(fsrv__hdr); break;
-    }
-    fsrv__close_all(fds, nfds); /* none of these carries fds */
-    if (!want || n != want || nfds) {
-        fsrv__fail(type, seq, EPROTO);
+    fsrv__close_all(d->fds, d->nfds); /* no other request carries fds */
+    if (cut || d->nfds || type >= sizeof size / sizeof *size ||
+        !size[type] || d->len != size[type] ||
+        (type == FSRV__HELLO && (hello->magic != FSRV__MAGIC ||
+                                 hello->version != FSRV_VERSION ||
+                                 hello->ptrsize != sizeof(char *)))) {
+        fsrv__fail(type, seq, (d->flags & MSG_TRUNC) ? E2BIG : EPROTO);
         return 0;
     }
     switch (type) {
-    case FSRV__HELLO: {
-        const fsrv__hello *m = (const fsrv__hello *)(const void *)h;
-        if (m->magic != FSRV__MAGIC || m->version != FSRV_VERSION ||
-            m->ptrsize != sizeof(char *))
-            fsrv__fail(type, seq, EPROTO);
-        else
-            fsrv__send_reply(type, seq, FSRV_VERSION, 0, 0, 0, -1);
+    case FSRV__HELLO:
+        fsrv__send_reply(type, seq, FSRV_VERSION, 0, 0, 0, -1);
         break;
-    }
-    case FSRV__WAIT: fsrv__serve_wait((const fsrv__pid_msg *)(void *)h); break;
-    case FSRV__KILL: fsrv__serve_kill((const fsrv__pid_msg *)(void *)h); break;
-    case FSRV__REAP: fsrv__serve_reap((const fsrv__reap_msg *)(void *)h); break;
+    case FSRV__WAIT:
+        fsrv__serve_wait((const fsrv__pid_msg *)(const void *)h);
+        break;
+    case FSRV__KILL:
+        fsrv__serve_kill((const fsrv__pid_msg *)(const void *)h);
+        break;
+    case FSRV__REAP:
+        fsrv__serve_reap((const fsrv__reap_msg *)(const void *)h);
+        break;
     case FSRV__STOP:
         fsrv__send_reply(type, seq, 0, 0, 0, 0, -1);
         return 1;
@@ -1012,11 +1054,7 @@ static int fsrv__handle(size_t n, int mflags, int *fds, int nfds)
    exit can never slip between checking the flag and going to sleep. */
 static int fsrv__loop(void)
 {
-    union {
-        char b[CMSG_SPACE((FSRV_MAX_FDS + 2) * sizeof(int))];
-        struct cmsghdr align;
-    } cb;
-    int fds[FSRV_MAX_FDS + 2];
+    fsrv__dgram d;
     sigset_t none, chld;
     struct timespec tick = { 0, 10000000 };
     int blocked = 0;
@@ -1024,10 +1062,7 @@ static int fsrv__loop(void)
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     for (;;) {
-        struct iovec iov;
-        struct msghdr m;
-        ssize_t n;
-        int nfds, dontwait = 0;
+        int r, dontwait = 0;
         if ((fsrv__s.nwait || FSRV__PPOLL_ALWAYS) != blocked) {
             blocked = !blocked;
             sigprocmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &chld, NULL);
@@ -1041,46 +1076,37 @@ static int fsrv__loop(void)
             }
             p.fd = fsrv__s.channel;
             p.events = POLLIN;
-            n = ppoll(&p, 1, FSRV__PPOLL_ALWAYS ? &tick : NULL, &none);
-            if (n <= 0) {
-                if (n == 0)
+            r = ppoll(&p, 1, FSRV__PPOLL_ALWAYS ? &tick : NULL, &none);
+            if (r <= 0) {
+                if (r == 0)
                     fsrv__chld = 1;
-                if (n == 0 || errno == EINTR)
+                if (r == 0 || errno == EINTR)
                     continue;
                 return -1;
             }
             dontwait = MSG_DONTWAIT;
         }
-        iov.iov_base = fsrv__s.rx.b;
-        iov.iov_len = sizeof fsrv__s.rx.b;
-        memset(&m, 0, sizeof m);
-        m.msg_iov = &iov;
-        m.msg_iovlen = 1;
-        m.msg_control = cb.b;
-        m.msg_controllen = sizeof cb.b;
-        n = recvmsg(fsrv__s.channel, &m, MSG_CMSG_CLOEXEC | dontwait);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return errno == ECONNRESET ? 0 : -1;
-        }
-        nfds = fsrv__take_fds(&m, fds, FSRV_MAX_FDS + 2);
-        if (n == 0 && !nfds && fsrv__hung_up(fsrv__s.channel))
-            return 0;
-        if (fsrv__handle((size_t)n, m.msg_flags, fds, nfds))
+        r = fsrv__recv(fsrv__s.channel, fsrv__s.rx.b, dontwait,
+                       FSRV_MAX_FDS + 2, &d);
+        if (r < 0 && errno == EAGAIN)
+            continue;
+        if (r < 0 && errno != ECONNRESET)
+            return -1;
+        if (r <= 0 || fsrv__handle(&d))
             return 0;
     }
 }
 
-static int fsrv__serve(int channel, int notify, const fsrv_config *cfg)
+/* Both sides keep their fds close-on-exec, as every fd of ours is, and
+   the notify pipe non-blocking: the SIGCHLD writer must never block, and
+   neither may a reader of fsrv_notify_fd.  0, or -1 with errno. */
+static int fsrv__own_fds(int channel, int notify)
 {
-    fsrv__s.channel = channel;
-    fsrv__s.notify = fsrv__notify_wr = notify;
-    fsrv__s.cfg = cfg;
-    fsrv__s.nwait = 0;
-    fsrv__chld = 0;
-    fsrv__server_signals();
-    return fsrv__loop();
+    if (fcntl(channel, F_SETFD, FD_CLOEXEC) < 0 ||
+        fcntl(notify, F_SETFD, FD_CLOEXEC) < 0 ||
+        fcntl(notify, F_SETFL, fcntl(notify, F_GETFL) | O_NONBLOCK) < 0)
+        return -1;
+    return 0;
 }
 
 FSRV_DEF int fsrv_serve(int channel, int notify, const fsrv_config *cfg)
@@ -1089,16 +1115,17 @@ FSRV_DEF int fsrv_serve(int channel, int notify, const fsrv_config *cfg)
     socklen_t tl = sizeof type;
     if (getsockopt(channel, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
         return -1;
-    if (type != SOCK_SEQPACKET || (cfg && cfg->flags & ~FSRV_SUBREAPER)) {
-        errno = EINVAL;
+    if (type != SOCK_SEQPACKET || (cfg && cfg->flags & ~FSRV_SUBREAPER))
+        return fsrv__error(EINVAL);
+    if (fsrv__own_fds(channel, notify) < 0)
         return -1;
-    }
-    /* The handler must never block, whatever the caller handed over. */
-    if (fcntl(notify, F_SETFL, fcntl(notify, F_GETFL) | O_NONBLOCK) < 0 ||
-        fcntl(channel, F_SETFD, FD_CLOEXEC) < 0 ||
-        fcntl(notify, F_SETFD, FD_CLOEXEC) < 0)
-        return -1;
-    return fsrv__serve(channel, notify, cfg);
+    fsrv__s.channel = channel;
+    fsrv__s.cfg = cfg;
+    fsrv__s.nwait = 0;
+    fsrv__notify_wr = notify;
+    fsrv__chld = 0;
+    fsrv__server_signals();
+    return fsrv__loop();
 }
 
 /* ---- client -------------------------------------------------------------- */
@@ -1120,6 +1147,7 @@ typedef struct fsrv__call {
 
 #define FSRV__OWN 0x100u   /* c->server is the caller's child */
 #define FSRV__SETTLED 0x200u /* the dead server's children are ours now */
+#define FSRV__UNSURE 0x400u  /* it died answering a REAP: see below */
 
 static void fsrv__lock(fsrv_client *c) { pthread_mutex_lock(&c->lock); }
 static void fsrv__unlock(fsrv_client *c) { pthread_mutex_unlock(&c->lock); }
@@ -1168,21 +1196,24 @@ static int fsrv__tracked(const fsrv_client *c, pid_t pid)
 
 static void fsrv__untrack(fsrv_client *c, pid_t pid)
 {
-    size_t i, j, h, mask = c->cap - 1;
-    if (!fsrv__tracked(c, pid))
-        return;
-    i = fsrv__slot(c, pid);
-    c->pids[i] = 0;
-    c->npids--;
-    /* Shift later members of the probe run back into the hole. */
-    for (j = (i + 1) & mask; c->pids[j]; j = (j + 1) & mask) {
-        h = ((uint32_t)c->pids[j] * 2654435761u) & mask;
-        if (((j - h) & mask) >= ((j - i) & mask)) {
-            c->pids[i] = c->pids[j];
-            c->pids[j] = 0;
-            i = j;
+    size_t i, j, h, mask;
+    fsrv__lock(c);
+    mask = c->cap - 1;
+    if (fsrv__tracked(c, pid)) {
+        i = fsrv__slot(c, pid);
+        c->pids[i] = 0;
+        c->npids--;
+        /* Shift later members of the probe run back into the hole. */
+        for (j = (i + 1) & mask; c->pids[j]; j = (j + 1) & mask) {
+            h = ((uint32_t)c->pids[j] * 2654435761u) & mask;
+            if (((j - h) & mask) >= ((j - i) & mask)) {
+                c->pids[i] = c->pids[j];
+                c->pids[j] = 0;
+                i = j;
+            }
         }
     }
+    fsrv__unlock(c);
 }
 
 /* -- calls */
@@ -1194,32 +1225,30 @@ static int fsrv__finish(fsrv__call *k, int err)
     return pthread_cond_signal(&k->cond);
 }
 
-/* Hands the reply in c->rx to its call.  Lock held. */
-static int fsrv__dispatch(fsrv_client *c, size_t n, int *fds, int nfds)
+/* Hands the reply d, which is in c->rx, to its call.  Lock held. */
+static int fsrv__dispatch(fsrv_client *c, const fsrv__dgram *d)
 {
     const fsrv__reply *r = (const fsrv__reply *)c->rx;
     fsrv__call *k = NULL;
-    if (n >= sizeof *r)
+    int err = 0;
+    if (d->len >= sizeof *r && !(d->flags & (MSG_TRUNC | MSG_CTRUNC)))
         for (k = (fsrv__call *)c->calls; k; k = k->next)
             if (!k->done && k->seq == r->h.seq)
                 break;
-    if (!k) {
-        fsrv__close_all(fds, nfds); /* stray: nobody asked for it */
-        return 0;
+    if (k && (r->h.type != (k->type | FSRV__REPLY) || d->nfds > 1 ||
+              (d->nfds && k->type != FSRV__LAUNCH)))
+        err = EPROTO;
+    else if (k && r->res < 0)
+        err = r->err > 0 ? r->err : EPROTO;
+    if (!k || err) {
+        /* Without k, it was cut short or stray: nobody asked for it. */
+        fsrv__close_all(d->fds, d->nfds);
+        return k ? fsrv__finish(k, err) : 0;
     }
     k->res = r->res;
     k->status = r->status;
-    if (r->h.type != (k->type | FSRV__REPLY) || nfds > 1 ||
-        (nfds && k->type != FSRV__LAUNCH)) {
-        fsrv__close_all(fds, nfds);
-        return fsrv__finish(k, EPROTO);
-    }
-    if (r->res < 0) {
-        fsrv__close_all(fds, nfds);
-        return fsrv__finish(k, r->err > 0 ? r->err : EPROTO);
-    }
-    if (nfds)
-        k->fd = fds[0];
+    if (d->nfds)
+        k->fd = d->fds[0];
     /* Each reply means the server finished with the previous request, so
        only the child of the latest reply can still await its reaping. */
     c->unreaped = k->type == FSRV__WAIT && r->res > 0 &&
@@ -1227,7 +1256,7 @@ static int fsrv__dispatch(fsrv_client *c, size_t n, int *fds, int nfds)
     if (k->type == FSRV__REAP) {
         const int32_t *p = (const int32_t *)(const void *)(r + 1);
         int i;
-        if (r->res > k->max || n != sizeof *r + 8 * (size_t)r->res)
+        if (r->res > k->max || d->len != sizeof *r + 8 * (size_t)r->res)
             return fsrv__finish(k, EPROTO);
         for (i = 0; i < r->res; i++) {
             k->out[i].pid = p[2 * i];
@@ -1244,36 +1273,22 @@ static void fsrv__mark_dead(fsrv_client *c, int err)
     if (!c->dead)
         c->dead = err;
     for (k = (fsrv__call *)c->calls; k; k = k->next)
-        if (!k->done)
+        if (!k->done) {
+            if (k->type == FSRV__REAP)
+                c->flags |= FSRV__UNSURE;
             fsrv__finish(k, c->dead);
+        }
 }
 
-/* Sends one request and waits for its reply.  The request is iov[0..n),
-   with `fds` to pass along.  -1 with errno on failure. */
-static int fsrv__call_server(fsrv_client *c, fsrv__call *k, struct iovec *iov,
-                             int niov, const int *fds, int nfds)
+/* Sends the request msg, len bytes with nfds fds, and waits for its
+   reply.  0, or -1 with errno. */
+static int fsrv__call_server(fsrv_client *c, fsrv__call *k, void *msg,
+                             size_t len, const int *fds, int nfds)
 {
-    union {
-        char b[CMSG_SPACE((FSRV_MAX_FDS + 2) * sizeof(int))];
-        struct cmsghdr align;
-    } cb;
-    struct msghdr m;
     fsrv__call **pp;
-    ssize_t sent;
+    int sent;
 
-    memset(&m, 0, sizeof m);
-    m.msg_iov = iov;
-    m.msg_iovlen = (size_t)niov;
-    if (nfds) {
-        struct cmsghdr *cm;
-        m.msg_control = cb.b;
-        m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-        cm = CMSG_FIRSTHDR(&m);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-        memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
-    }
+    k->type = ((fsrv__hdr *)msg)->type;
     k->done = 0;
     k->parked = 0;
     k->fd = -1;
@@ -1282,29 +1297,21 @@ static int fsrv__call_server(fsrv_client *c, fsrv__call *k, struct iovec *iov,
     if (c->dead) {
         fsrv__unlock(c);
         pthread_cond_destroy(&k->cond);
-        errno = c->dead;
-        return -1;
+        return fsrv__error(c->dead);
     }
     k->seq = ++c->seq;
-    ((fsrv__hdr *)iov[0].iov_base)->seq = k->seq;
+    ((fsrv__hdr *)msg)->seq = k->seq;
     k->next = (fsrv__call *)c->calls;
     c->calls = k;
     fsrv__unlock(c);
 
-    /* The one datagram goes out whole or not at all, so threads need no
-       lock to send.  MSG_NOSIGNAL: a dead server is EPIPE, not SIGPIPE. */
-    while ((sent = sendmsg(c->channel, &m, MSG_NOSIGNAL)) < 0 &&
-           errno == EINTR)
-        ;
+    sent = fsrv__send(c->channel, msg, len, fds, nfds);
     fsrv__lock(c);
     if (sent < 0)
         fsrv__finish(k, errno);
     while (!k->done) {
-        struct iovec rio;
-        struct msghdr rm;
-        union { char b[CMSG_SPACE(4 * sizeof(int))]; struct cmsghdr a; } rc;
-        int got[4], ngot, e;
-        ssize_t n;
+        fsrv__dgram d;
+        int r, e;
         if (c->reading) {
             k->parked = 1;
             pthread_cond_wait(&k->cond, &c->lock);
@@ -1313,30 +1320,18 @@ static int fsrv__call_server(fsrv_client *c, fsrv__call *k, struct iovec *iov,
         }
         c->reading = 1;
         fsrv__unlock(c);
-        rio.iov_base = c->rx;
-        rio.iov_len = FSRV_MSG_MAX;
-        memset(&rm, 0, sizeof rm);
-        rm.msg_iov = &rio;
-        rm.msg_iovlen = 1;
-        rm.msg_control = rc.b;
-        rm.msg_controllen = sizeof rc.b;
-        n = recvmsg(c->channel, &rm, MSG_CMSG_CLOEXEC);
+        r = fsrv__recv(c->channel, c->rx, 0, 4, &d);
         e = errno;
-        ngot = n >= 0 ? fsrv__take_fds(&rm, got, 4) : 0;
-        if (n == 0 && (ngot || !fsrv__hung_up(c->channel)))
-            n = 1; /* an empty datagram: garbage, not EOF */
         fsrv__lock(c);
         c->reading = 0;
         /* A server that dies with requests unread leaves ECONNRESET on our
            socket, reported once and ahead of the replies it had already
            sent.  Those may carry statuses it has reaped: read on until the
            real end of file. */
-        if (n > 0 && !(rm.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-            fsrv__dispatch(c, (size_t)n, got, ngot);
-        else if (n > 0)
-            fsrv__close_all(got, ngot);
-        else if (n == 0 || (e != EINTR && e != ECONNRESET))
-            fsrv__mark_dead(c, n == 0 ? ECONNRESET : e);
+        if (r > 0)
+            fsrv__dispatch(c, &d);
+        else if (r == 0 || e != ECONNRESET)
+            fsrv__mark_dead(c, r == 0 ? ECONNRESET : e);
     }
     /* Unlink, and pass the reader's place to a call parked on its condvar.
        Not to one still in sendmsg: it would miss the signal, and if the
@@ -1353,21 +1348,7 @@ static int fsrv__call_server(fsrv_client *c, fsrv__call *k, struct iovec *iov,
             }
     fsrv__unlock(c);
     pthread_cond_destroy(&k->cond);
-    if (k->err) {
-        errno = k->err;
-        return -1;
-    }
-    return 0;
-}
-
-/* A small request: just a header and a few fields. */
-static int fsrv__simple(fsrv_client *c, fsrv__call *k, void *msg, size_t len)
-{
-    struct iovec iov;
-    iov.iov_base = msg;
-    iov.iov_len = len;
-    k->type = ((fsrv__hdr *)msg)->type;
-    return fsrv__call_server(c, k, &iov, 1, NULL, 0);
+    return k->err ? fsrv__error(k->err) : 0;
 }
 
 static int fsrv__gone(int err)
@@ -1378,36 +1359,40 @@ static int fsrv__gone(int err)
 /* After the server's death under FSRV_SUBREAPER: once the server itself
    has finished exiting, each of its children has been handed to us.  The
    one it had reported but not yet reaped is reaped here, its status
-   already delivered.  Lock held. */
-static void fsrv__settle_death(fsrv_client *c)
+   already delivered.  Returns whether the pids in our set can be trusted
+   to be those children.  Lock held. */
+static int fsrv__settle_death(fsrv_client *c)
 {
     siginfo_t si;
-    if ((c->flags & FSRV__SETTLED) || !(c->flags & FSRV_SUBREAPER))
-        return;
+    fsrv__call *k;
+    if (!(c->flags & FSRV_SUBREAPER))
+        return 0;
+    if (c->flags & FSRV__SETTLED)
+        return !(c->flags & FSRV__UNSURE);
+    /* A REAP the server was answering when it died took statuses that
+       never arrived.  Those pids, still in our set, may have been reused
+       by anything since: rather than risk acting on one, act on none. */
+    for (k = (fsrv__call *)c->calls; k; k = k->next)
+        if (!k->done && k->type == FSRV__REAP)
+            c->flags |= FSRV__UNSURE;
     if (c->flags & FSRV__OWN)
-        while (waitid(P_PID, (id_t)c->server, &si, WEXITED | WNOWAIT) < 0 &&
-               errno == EINTR)
-            ;
+        FSRV__RETRY(waitid(P_PID, (id_t)c->server, &si, WEXITED | WNOWAIT));
     if (c->unreaped > 0)
         waitpid(c->unreaped, NULL, WNOHANG);
     c->flags |= FSRV__SETTLED;
+    return !(c->flags & FSRV__UNSURE);
 }
 
-/* A pid in our set, after the death, is our own unreaped child: safe to
-   wait for or kill.  Lock held. */
+/* After a call that failed with errno: has the server died, leaving pid,
+   a member of our set, as our own unreaped child, safe to wait for or
+   kill?  errno stays as it was when the answer is 0. */
 static int fsrv__adopted(fsrv_client *c, pid_t pid)
 {
-    if (!(c->flags & FSRV_SUBREAPER) || !fsrv__tracked(c, pid))
-        return 0;
-    fsrv__settle_death(c);
-    return 1;
-}
-
-static int fsrv__adopted_locking(fsrv_client *c, pid_t pid)
-{
     int ok;
+    if (!fsrv__gone(errno))
+        return 0;
     fsrv__lock(c);
-    ok = fsrv__adopted(c, pid);
+    ok = fsrv__tracked(c, pid) && fsrv__settle_death(c);
     fsrv__unlock(c);
     return ok;
 }
@@ -1417,51 +1402,38 @@ FSRV_DEF int fsrv_attach(fsrv_client *c, int channel, int notify,
 {
     fsrv__hello h;
     fsrv__call k;
-    int err;
-    if (!c || channel < 0 || notify < 0) {
-        errno = EINVAL;
-        return -1;
-    }
+    int err, sub = 0;
+    if (!c || channel < 0 || notify < 0)
+        return fsrv__error(EINVAL);
     memset(c, 0, sizeof *c);
     c->channel = channel;
     c->notify = notify;
     c->server = server;
-    if (fcntl(channel, F_SETFD, FD_CLOEXEC) < 0 ||
-        fcntl(notify, F_SETFD, FD_CLOEXEC) < 0 ||
-        fcntl(notify, F_SETFL, fcntl(notify, F_GETFL) | O_NONBLOCK) < 0)
+    if (fsrv__own_fds(channel, notify) < 0)
         return -1;
-    if (!(c->rx = malloc(FSRV_MSG_MAX))) {
-        errno = ENOMEM;
-        return -1;
-    }
+    if (!(c->rx = malloc(FSRV_MSG_MAX)))
+        return fsrv__error(ENOMEM);
     /* Whether the server is our child (fsrv_stop reaps it, and its exit
        hands its children over) and whether orphans come to us. */
-    {
-        siginfo_t si;
-        int sub = 0;
-        if (server > 0 && waitid(P_PID, (id_t)server, &si,
-                                 WEXITED | WNOHANG | WNOWAIT) == 0)
-            c->flags |= FSRV__OWN;
-        if (prctl(PR_GET_CHILD_SUBREAPER, &sub, 0, 0, 0) == 0 && sub)
-            c->flags |= FSRV_SUBREAPER;
-    }
+    if (fsrv__unreaped(server))
+        c->flags |= FSRV__OWN;
+    if (prctl(PR_GET_CHILD_SUBREAPER, &sub, 0, 0, 0) == 0 && sub)
+        c->flags |= FSRV_SUBREAPER;
     pthread_mutex_init(&c->lock, NULL);
     h.h.type = FSRV__HELLO;
     h.magic = FSRV__MAGIC;
     h.version = FSRV_VERSION;
     h.ptrsize = sizeof(char *);
-    if (fsrv__simple(c, &k, &h, sizeof h) < 0)
+    if (fsrv__call_server(c, &k, &h, sizeof h, NULL, 0) < 0)
         err = errno;
     else
         err = k.res == FSRV_VERSION ? 0 : EPROTO;
-    if (err) {
-        pthread_mutex_destroy(&c->lock);
-        free(c->rx);
-        c->rx = NULL;
-        errno = err;
-        return -1;
-    }
-    return 0;
+    if (!err)
+        return 0;
+    pthread_mutex_destroy(&c->lock);
+    free(c->rx);
+    c->rx = NULL;
+    return fsrv__error(err);
 }
 
 FSRV_DEF int fsrv_start(fsrv_client *c, const fsrv_config *cfg)
@@ -1469,10 +1441,8 @@ FSRV_DEF int fsrv_start(fsrv_client *c, const fsrv_config *cfg)
     int sv[2], np[2], err;
     sigset_t all, old;
     pid_t pid;
-    if (!c || (cfg && cfg->flags & ~FSRV_SUBREAPER)) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (!c || (cfg && cfg->flags & ~FSRV_SUBREAPER))
+        return fsrv__error(EINVAL);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -1;
     if (pipe2(np, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -1494,42 +1464,35 @@ FSRV_DEF int fsrv_start(fsrv_client *c, const fsrv_config *cfg)
     pid = fork();
     if (pid == 0) {
         int keep[2];
-        keep[0] = sv[1] < np[1] ? sv[1] : np[1];
-        keep[1] = sv[1] < np[1] ? np[1] : sv[1];
+        keep[0] = sv[1];
+        keep[1] = np[1];
         /* Drop every fd of the caller's: the server must not hold the
            write end of somebody's pipe open, nor the client's end. */
         fsrv__close_others(keep, 2);
         if (chdir("/") < 0) { /* only so as to pin no mount point */ }
-        _exit(fsrv__serve(sv[1], np[1], cfg) < 0 ? 1 : 0);
+        _exit(fsrv_serve(sv[1], np[1], cfg) < 0 ? 1 : 0);
     }
     err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(sv[1]);
     close(np[1]);
-    if (pid < 0) {
-        close(sv[0]);
-        close(np[0]);
-        errno = err;
-        return -1;
-    }
-    if (fsrv_attach(c, sv[0], np[0], pid) < 0) {
+    if (pid > 0 && fsrv_attach(c, sv[0], np[0], pid) == 0)
+        return 0;
+    if (pid > 0)
         err = errno;
-        close(sv[0]);
-        close(np[0]);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        errno = err;
-        return -1;
-    }
-    return 0;
+    close(sv[0]);
+    close(np[0]);
+    /* The server exits once its channel closes. */
+    if (pid > 0)
+        FSRV__RETRY(waitpid(pid, NULL, 0));
+    return fsrv__error(err);
 fail_pipe:
     close(np[0]);
     close(np[1]);
 fail_sock:
     close(sv[0]);
     close(sv[1]);
-    errno = err;
-    return -1;
+    return fsrv__error(err);
 }
 
 /* Adds to map[] every fd of the caller that is not close-on-exec and not
@@ -1559,36 +1522,30 @@ static int fsrv__inherit(fsrv_fd *map, int *n)
         ++*n;
     }
     closedir(d);
-    if (err)
-        errno = err;
-    return err ? -1 : 0;
+    return err ? fsrv__error(err) : 0;
 }
 
 FSRV_DEF pid_t fsrv_launch(fsrv_client *c, char *const argv[],
                            char *const envp[], const fsrv_launch_opts *opts)
 {
     fsrv_fd map[FSRV_MAX_FDS];
-    int fds[FSRV_MAX_FDS + 2], nfds = 0, nmap = 0, i, err = 0, *dst;
+    int fds[FSRV_MAX_FDS + 2], nfds = 0, nmap = 0, i, err, *dst;
     unsigned flags = opts ? opts->flags : 0;
     const char *path = NULL;
     size_t argc = 0, envc = 0, slots, strs = 0, off, body_len, total, at;
-    char *buf = NULL;
+    char *buf;
+    pid_t pid = -1;
     fsrv__launch_msg *m;
-    struct iovec iov;
     fsrv__call k;
 
     if (!c || !argv || !argv[0] ||
         (flags & ~(FSRV__W_PUBLIC | FSRV_INHERIT_FDS)) ||
         (opts && (opts->nfds < 0 || opts->nfds > FSRV_MAX_FDS ||
-                  (opts->nfds && !opts->fds)))) {
-        errno = EINVAL;
-        return -1;
-    }
+                  (opts->nfds && !opts->fds))))
+        return fsrv__error(EINVAL);
     for (i = 0; opts && i < opts->nfds; i++) {
-        if (opts->fds[i].parent_fd < 0 || opts->fds[i].child_fd < 0) {
-            errno = EINVAL;
-            return -1;
-        }
+        if (opts->fds[i].parent_fd < 0 || opts->fds[i].child_fd < 0)
+            return fsrv__error(EINVAL);
         map[nmap++] = opts->fds[i];
     }
     if ((flags & FSRV_INHERIT_FDS) && fsrv__inherit(map, &nmap) < 0)
@@ -1609,10 +1566,8 @@ FSRV_DEF pid_t fsrv_launch(fsrv_client *c, char *const argv[],
     slots = argc + 1 + (envp ? envc + 1 : 0);
     body_len = slots * sizeof(char *) + strs;
     off = fsrv__body_off((uint32_t)nmap);
-    if (body_len > FSRV__BODY_MAX || argc > UINT32_MAX / 2) {
-        errno = E2BIG;
-        return -1;
-    }
+    if (body_len > FSRV__BODY_MAX || argc > UINT32_MAX / 2)
+        return fsrv__error(E2BIG);
     /* Inline when the datagram fits, else only the header goes inline. */
     total = off + body_len <= FSRV_MSG_MAX ? off + body_len : off;
     if (!(buf = (char *)calloc(1, off + body_len)))
@@ -1626,9 +1581,6 @@ FSRV_DEF pid_t fsrv_launch(fsrv_client *c, char *const argv[],
     m->argc = (uint32_t)argc;
     m->envc = (uint32_t)envc;
     m->body_len = (uint32_t)body_len;
-    dst = (int *)(void *)(m + 1);
-    for (i = 0; i < nmap; i++)
-        dst[i] = map[i].child_fd;
     at = off + slots * sizeof(char *); /* slots travel zeroed */
 #define FSRV__PUT(s) do { size_t l_ = strlen(s) + 1; \
         memcpy(buf + at, (s), l_); at += l_; } while (0)
@@ -1645,63 +1597,55 @@ FSRV_DEF pid_t fsrv_launch(fsrv_client *c, char *const argv[],
     fds[nfds] = open(opts && opts->cwd ? opts->cwd : ".",
                      O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fds[nfds] < 0)
-        goto fail;
+        goto out;
     nfds++;
     if (total == off) {
         /* Too big for one datagram: the body goes in a memfd. */
-        size_t done = 0;
-        fds[nfds] = memfd_create("fsrv-launch", MFD_CLOEXEC);
-        if (fds[nfds] < 0)
-            goto fail;
+        size_t done;
+        ssize_t w;
+        if ((fds[nfds] = memfd_create("fsrv-launch", MFD_CLOEXEC)) < 0)
+            goto out;
         nfds++;
-        while (done < body_len) {
-            ssize_t w = write(fds[nfds - 1], buf + off + done,
-                              body_len - done);
-            if (w < 0 && errno != EINTR)
-                goto fail;
-            if (w > 0)
-                done += (size_t)w;
+        for (done = 0; done < body_len; done += (size_t)w) {
+            FSRV__RETRY(w = write(fds[1], buf + off + done, body_len - done));
+            if (w < 0)
+                goto out;
         }
     }
-    for (i = 0; i < nmap; i++)
+    dst = (int *)(void *)(m + 1);
+    for (i = 0; i < nmap; i++) {
+        dst[i] = map[i].child_fd;
         fds[nfds + i] = map[i].parent_fd;
+    }
 
     fsrv__lock(c);
-    err = fsrv__reserve(c) < 0 ? ENOMEM : 0;
+    err = fsrv__reserve(c);
     fsrv__unlock(c);
-    if (err) {
-        errno = err;
-        goto fail;
+    if (err < 0) {
+        errno = ENOMEM;
+        goto out;
     }
-    iov.iov_base = buf;
-    iov.iov_len = total;
-    k.type = FSRV__LAUNCH;
-    i = fsrv__call_server(c, &k, &iov, 1, fds, nfds + nmap);
+    if (fsrv__call_server(c, &k, buf, total, fds, nfds + nmap) == 0)
+        pid = k.res;
     err = errno;
     fsrv__lock(c);
     c->inflight--;
-    if (i == 0 && !fsrv__tracked(c, k.res)) {
-        c->pids[fsrv__slot(c, k.res)] = k.res;
+    if (pid > 0 && !fsrv__tracked(c, pid)) {
+        c->pids[fsrv__slot(c, pid)] = pid;
         c->npids++;
     }
     fsrv__unlock(c);
-    if (i < 0) {
-        errno = err;
-        goto fail;
-    }
-    if (opts && opts->pidfd)
+    errno = err;
+    if (pid > 0 && opts && opts->pidfd)
         *opts->pidfd = k.fd;
     else if (k.fd >= 0)
         close(k.fd);
-    fsrv__close_all(fds, nfds);
-    free(buf);
-    return k.res;
-fail:
+out:
     err = errno;
     fsrv__close_all(fds, nfds);
     free(buf);
     errno = err;
-    return -1;
+    return pid;
 }
 
 FSRV_DEF pid_t fsrv_waitpid(fsrv_client *c, pid_t pid, int *status,
@@ -1710,31 +1654,21 @@ FSRV_DEF pid_t fsrv_waitpid(fsrv_client *c, pid_t pid, int *status,
     fsrv__pid_msg m;
     fsrv__call k;
     pid_t r;
-    if (!c || pid <= 0 || (options & ~WNOHANG)) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (!c || pid <= 0 || (options & ~WNOHANG))
+        return fsrv__error(EINVAL);
     m.h.type = FSRV__WAIT;
     m.pid = pid;
     m.arg = (options & WNOHANG) ? 1 : 0;
-    if (fsrv__simple(c, &k, &m, sizeof m) == 0) {
+    if (fsrv__call_server(c, &k, &m, sizeof m, NULL, 0) == 0)
         r = k.res;
-        if (r > 0 && status)
-            *status = k.status;
-    } else if (fsrv__gone(errno) && fsrv__adopted_locking(c, pid)) {
-        int st = 0;
-        while ((r = waitpid(pid, &st, options)) < 0 && errno == EINTR)
-            ;
-        if (r > 0 && status)
-            *status = st;
-    } else {
+    else if (fsrv__adopted(c, pid))
+        FSRV__RETRY(r = waitpid(pid, &k.status, options));
+    else
         return -1;
-    }
-    if (r > 0) {
-        fsrv__lock(c);
+    if (r > 0 && status)
+        *status = k.status;
+    if (r > 0)
         fsrv__untrack(c, r);
-        fsrv__unlock(c);
-    }
     return r;
 }
 
@@ -1742,26 +1676,19 @@ FSRV_DEF int fsrv_kill(fsrv_client *c, pid_t pid, int sig)
 {
     fsrv__pid_msg m;
     fsrv__call k;
-    if (!c || pid == 0 || pid == INT_MIN || sig < 0 || sig >= NSIG) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (!c || pid == 0 || pid == INT_MIN || sig < 0 || sig >= NSIG)
+        return fsrv__error(EINVAL);
     m.h.type = FSRV__KILL;
     m.pid = pid;
     m.arg = sig;
-    if (fsrv__simple(c, &k, &m, sizeof m) == 0)
+    if (fsrv__call_server(c, &k, &m, sizeof m, NULL, 0) == 0)
         return 0;
-    if (!fsrv__gone(errno) || pid < 0 || !fsrv__adopted_locking(c, pid))
+    if (pid < 0 || !fsrv__adopted(c, pid))
         return -1;
     /* Ours and unreaped (a zombie still answers), so the pid is not
        reused. */
-    {
-        siginfo_t si;
-        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
-            errno = ESRCH;
-            return -1;
-        }
-    }
+    if (!fsrv__unreaped(pid))
+        return fsrv__error(ESRCH);
     return kill(pid, sig);
 }
 
@@ -1770,33 +1697,33 @@ FSRV_DEF int fsrv_reap(fsrv_client *c, fsrv_exit *out, int max)
     fsrv__reap_msg m;
     fsrv__call k;
     int i, n = 0;
-    if (!c || max < 0 || (max && !out)) {
-        errno = EINVAL;
-        return -1;
-    }
+    if (!c || max < 0 || (max && !out))
+        return fsrv__error(EINVAL);
     if (!max)
         return 0;
     m.h.type = FSRV__REAP;
     m.max = max;
     k.out = out;
     k.max = max;
-    if (fsrv__simple(c, &k, &m, sizeof m) == 0) {
+    if (fsrv__call_server(c, &k, &m, sizeof m, NULL, 0) == 0) {
         n = k.res;
     } else {
         size_t s;
-        if (!fsrv__gone(errno) || !(c->flags & FSRV_SUBREAPER))
+        if (!fsrv__gone(errno))
             return -1;
         fsrv__lock(c);
-        for (s = 0; s < c->cap && n < max; s++)
-            if (c->pids[s] && fsrv__adopted(c, c->pids[s]) &&
+        if (!fsrv__settle_death(c)) {
+            fsrv__unlock(c);
+            return fsrv__error(ECONNRESET);
+        }
+        for (s = 0; s < c->cap && n < max; s++) /* every one is ours */
+            if (c->pids[s] &&
                 waitpid(c->pids[s], &out[n].status, WNOHANG) > 0)
                 out[n++].pid = c->pids[s];
         fsrv__unlock(c);
     }
-    fsrv__lock(c);
     for (i = 0; i < n; i++)
         fsrv__untrack(c, out[i].pid);
-    fsrv__unlock(c);
     return n;
 }
 
@@ -1806,25 +1733,14 @@ FSRV_DEF int fsrv_stop(fsrv_client *c, int sig)
     fsrv__call k;
     size_t i;
     int err = 0;
-    if (!c || !c->rx || sig < 0 || sig >= NSIG) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (sig && c->npids) {
-        /* Copy: a kill that finds the server dead reads the set too. */
-        pid_t *list = (pid_t *)malloc(c->npids * sizeof *list);
-        size_t n = 0;
-        for (i = 0; list && i < c->cap; i++)
-            if (c->pids[i])
-                list[n++] = c->pids[i];
-        for (i = 0; i < n; i++)
-            fsrv_kill(c, list[i], sig);
-        if (!list)
-            err = ENOMEM;
-        free(list);
-    }
+    if (!c || !c->rx || sig < 0 || sig >= NSIG)
+        return fsrv__error(EINVAL);
+    /* Nothing else runs on c, and a kill does not change the set. */
+    for (i = 0; sig && i < c->cap; i++)
+        if (c->pids[i])
+            fsrv_kill(c, c->pids[i], sig);
     h.type = FSRV__STOP;
-    if (fsrv__simple(c, &k, &h, sizeof h) < 0) {
+    if (fsrv__call_server(c, &k, &h, sizeof h, NULL, 0) < 0) {
         if (!fsrv__gone(errno))
             err = errno;
         fsrv__settle_death(c);
@@ -1833,19 +1749,14 @@ FSRV_DEF int fsrv_stop(fsrv_client *c, int sig)
     /* The server exits on its own once the channel closes, so this wait
        is short.  Only our own child is ours to reap. */
     if (c->flags & FSRV__OWN)
-        while (waitpid(c->server, NULL, 0) < 0 && errno == EINTR)
-            ;
+        FSRV__RETRY(waitpid(c->server, NULL, 0));
     close(c->notify);
     pthread_mutex_destroy(&c->lock);
     free(c->rx);
     free(c->pids);
     memset(c, 0, sizeof *c);
     c->channel = c->notify = -1;
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return 0;
+    return err ? fsrv__error(err) : 0;
 }
 
 FSRV_DEF int fsrv_notify_fd(const fsrv_client *c)

@@ -11,7 +11,9 @@ OPT = -O2 -g
 SAN = -O1 -g -fno-omit-frame-pointer
 FUZZ_SECONDS = 60
 
-# Slower builds get proportionally longer per-test timeouts.
+# Slower builds get proportionally longer per-test timeouts (and run a
+# tenth of the heavy loops, see t_heavy in test.c).  A TSan report stops
+# the test it happens in, so that it fails.
 SUITES = test-gcc:1 test-clang:1 test-asan:4 test-tsan:6
 ifneq ($(shell command -v musl-gcc 2>/dev/null),)
 SUITES += test-musl:1
@@ -19,7 +21,8 @@ endif
 # valgrind runs these tests only: it is 20-50 times slower.
 VALGRIND_TESTS = start_stop launch_exec launch_errors launch_fd_mapping \
   launch_big waitpid waitpid_blocks_one_thread kill reap subreaper \
-  c01_status_kinds c11_server_killed c14_child_inherits_nothing
+  c01_status_kinds c11_server_killed c14_child_inherits_nothing \
+  fault_trust fault_stray_replies
 
 all: test-gcc
 
@@ -55,15 +58,16 @@ test: headers $(foreach s,$(SUITES),$(firstword $(subst :, ,$(s)))) test-gcc
 	  pass=$$((pass + $$1)); fail=$$((fail + $$2)); skip=$$((skip + $${3:-0})); }; \
 	for s in $(SUITES); do bin=$${s%%:*}; slow=$${s##*:}; \
 	  echo "== $$bin"; \
-	  FSRV_TEST_SLOW=$$slow ./$$bin > .out-$$bin 2>&1; \
-	  grep -v '^ok ' .out-$$bin; summarize .out-$$bin $$bin; done; \
+	  TSAN_OPTIONS=halt_on_error=1 FSRV_TEST_SLOW=$$slow ./$$bin \
+	    > .out-$$bin 2>&1; \
+	  grep -v -e '^ok ' -e ': ok$$' .out-$$bin; summarize .out-$$bin $$bin; done; \
 	echo "== test-gcc, the server exec'd as its own program"; \
 	FSRV_TEST_EXECD=1 ./test-gcc > .out-execd 2>&1; \
-	grep -v '^ok ' .out-execd; summarize .out-execd execd; \
+	grep -v -e '^ok ' -e ': ok$$' .out-execd; summarize .out-execd execd; \
 	if command -v valgrind >/dev/null; then echo "== valgrind test-gcc"; \
 	  FSRV_TEST_SLOW=20 valgrind -q --error-exitcode=99 --leak-check=full \
 	    ./test-gcc $(VALGRIND_TESTS) > .out-valgrind 2>&1; \
-	  grep -v '^ok ' .out-valgrind; summarize .out-valgrind valgrind; \
+	  grep -v -e '^ok ' -e ': ok$$' .out-valgrind; summarize .out-valgrind valgrind; \
 	else echo "valgrind not installed: its run is not counted"; fi; \
 	rm -f .out-*; \
 	echo "$$pass passed, $$fail failed$$( [ $$skip = 0 ] || echo ", $$skip skipped")"; \

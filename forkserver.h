@@ -1125,6 +1125,11 @@ FSRV_DEF int fsrv_serve(int channel, int notify, const fsrv_config *cfg)
     fsrv__notify_wr = notify;
     fsrv__chld = 0;
     fsrv__server_signals();
+    /* Call once, to no effect, what an entry child calls that the server
+       does not, so that lazy binding resolves them here: a fork child's
+       own binding dies with it, and would cost every launch again. */
+    if (fchdir(-1) == 0 || dup2(-1, -1) == 0 || setpgid(-1, -1) == 0) {
+    }
     return fsrv__loop();
 }
 

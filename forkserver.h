@@ -55,11 +55,14 @@
    | reply   | result, errno (0 on success), status,    | LAUNCH: the pidfd |
    |         | REAP: `result` pairs of (pid, status)    | if one was asked  |
 
+   A WAIT reply that reports an exit has errno -1 when the server reaps the
+   child only after sending it (see fsrv__deliver).
+
    A launch body is (argc + 1 [+ envc + 1]) pointer-sized slots, which the
    server fills in place to make argv and envp, followed by the strings, each
    ending in NUL: first the search PATH when FSRV_SEARCH_PATH is set, then
    argv, then the environment.  The body is inline when the whole datagram
-   fits FSRV_MSG_MAX, otherwise it is the content of a sealed-by-use memfd.
+   fits FSRV_MSG_MAX, otherwise it is the content of a memfd.
    The server answers a malformed message with an error reply (EPROTO,
    EINVAL, E2BIG) and closes any fd it did not ask for.
 

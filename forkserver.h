@@ -81,9 +81,13 @@
    - Linux only.  pidfds need Linux 5.3 (opts->pidfd is -1 before that);
      close_range needs 5.9 (before it, each launch closes fds one by one up
      to RLIMIT_NOFILE); launches larger than FSRV_MSG_MAX need memfd (3.17).
-   - FSRV_INHERIT_FDS reads /proc/self/fd and passes at most FSRV_MAX_FDS
-     fds; without /proc mounted it fails with ENOENT.
-   - A client works only in the process that made it, not in a fork of it.
+   - FSRV_INHERIT_FDS reads /proc/self/fd; with more than FSRV_MAX_FDS fds
+     to pass it fails with E2BIG, without /proc mounted with ENOENT.
+   - A client works only in the process that made it.  Nothing stops a
+     fork of that process from using it, but a child it launches then is
+     one the original process never hears of.
+   - A pidfd needs a free fd in the caller when the reply arrives: without
+     one, the launch still succeeds and *opts->pidfd is -1.
    - Output that another thread buffers in stdio between fsrv_start's flush
      and its fork may be written twice by an entry child that flushes it.
    - If the server dies between forking a child and replying, the caller
@@ -1239,10 +1243,16 @@ static int fsrv__dispatch(fsrv_client *c, const fsrv__dgram *d)
     const fsrv__reply *r = (const fsrv__reply *)c->rx;
     fsrv__call *k = NULL;
     int err = 0;
-    if (d->len >= sizeof *r && !(d->flags & (MSG_TRUNC | MSG_CTRUNC)))
+    if (d->len >= sizeof *r)
         for (k = (fsrv__call *)c->calls; k; k = k->next)
             if (!k->done && k->seq == r->h.seq)
                 break;
+    /* A datagram cut short is garbage, but for one case: a launch's pidfd
+       that found no free fd here (MSG_CTRUNC) is lost, the launch is not.
+       It returns its pid, and -1 for the pidfd. */
+    if (k && ((d->flags & MSG_TRUNC) ||
+              ((d->flags & MSG_CTRUNC) && k->type != FSRV__LAUNCH)))
+        k = NULL;
     if (k && (r->h.type != (k->type | FSRV__REPLY) || d->nfds > 1 ||
               (d->nfds && k->type != FSRV__LAUNCH)))
         err = EPROTO;

@@ -845,6 +845,31 @@ static void test_launch_pidfd(void)
     fsrv_stop(&c, 0);
 }
 
+/* With one free fd, the launch's own cwd fd takes it, and the pidfd of the
+   reply finds none: the launch must still return its pid (and -1 for the
+   pidfd), never hang or leave an unknown child. */
+static void test_launch_pidfd_no_free_fd(void)
+{
+    const char *argv[] = { "exit", "6", NULL };
+    struct rlimit rl = { 64, 64 };
+    fsrv_launch_opts o;
+    fsrv_client c;
+    int pidfd = -2, fd, last = -1;
+    pid_t pid;
+    t_start(&c);
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    while ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        last = fd;
+    CHECK(last >= 0 && close(last) == 0);
+    memset(&o, 0, sizeof o);
+    o.flags = FSRV_ENTRY;
+    o.pidfd = &pidfd;
+    CHECK((pid = fsrv_launch(&c, (char *const *)argv, NULL, &o)) > 0);
+    CHECK(pidfd == -1);
+    CHECK(EXITED(t_wait(&c, pid), 6));
+    fsrv_stop(&c, 0);
+}
+
 /* ---- fsrv_waitpid, fsrv_kill, fsrv_reap ---------------------------------- */
 
 static void test_waitpid(void)
@@ -7107,6 +7132,7 @@ static const struct t_test t_tests[] = {
     { "launch_sessions", test_launch_sessions, 10 },
     { "launch_big", test_launch_big, 20 },
     { "launch_pidfd", test_launch_pidfd, 10 },
+    { "launch_pidfd_no_free_fd", test_launch_pidfd_no_free_fd, 10 },
     { "waitpid", test_waitpid, 10 },
     { "waitpid_stopped", test_waitpid_stopped, 10 },
     { "waitpid_blocks_one_thread", test_waitpid_blocks_one_thread, 20 },

@@ -783,7 +783,8 @@ static void fsrv__child(const fsrv__job *j)
     /* Close everything else (the channel, the notify pipe, other launches'
        fds) explicitly: close-on-exec alone would leave them to an entry
        function. */
-    memcpy(keep, j->dst, (size_t)n * sizeof(int));
+    for (i = 0; i < n; i++)
+        keep[i] = j->dst[i];
     keep[n] = ep;
     fsrv__close_others(keep, n + 1);
 
@@ -792,7 +793,9 @@ static void fsrv__child(const fsrv__job *j)
         environ = j->envp;
         i = fsrv__s.cfg->entry((int)j->argc, j->argv, fsrv__s.cfg->arg);
         fflush(NULL);
-        _exit(i);
+        /* _exit, through syscall, which the server has already bound. */
+        syscall(SYS_exit_group, i & 0xff);
+        _exit(i); /* not reached */
     }
     fsrv__exec(j);
 fail:

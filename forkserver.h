@@ -856,7 +856,7 @@ static int fsrv__parse(char *body, size_t len, fsrv__job *j, uint32_t envc)
 static void fsrv__serve_launch(const fsrv__launch_msg *m, size_t len,
                                const int *fds, int nfds)
 {
-    static fsrv__job j; /* static: too big for a frame a vfork child uses */
+    fsrv__job j; /* a vfork child reads it here, in the server's frame */
     uint32_t seq = m->h.seq;
     size_t off = fsrv__body_off(m->nfds > FSRV_MAX_FDS ? 0 : m->nfds);
     int nbody = (m->flags & FSRV__W_BODYFD) ? 1 : 0, err, i, ep[2], pidfd = -1;
@@ -1256,6 +1256,11 @@ static int fsrv__dispatch(fsrv_client *c, const fsrv__dgram *d)
     if (k && ((d->flags & MSG_TRUNC) ||
               ((d->flags & MSG_CTRUNC) && k->type != FSRV__LAUNCH)))
         k = NULL;
+    /* Each reply, an error too, means the server finished the request
+       before it, so only the child of the latest reply can still await
+       its reaping (set below). */
+    if (k)
+        c->unreaped = 0;
     if (k && (r->h.type != (k->type | FSRV__REPLY) || d->nfds > 1 ||
               (d->nfds && k->type != FSRV__LAUNCH)))
         err = EPROTO;
@@ -1270,10 +1275,8 @@ static int fsrv__dispatch(fsrv_client *c, const fsrv__dgram *d)
     k->status = r->status;
     if (d->nfds)
         k->fd = d->fds[0];
-    /* Each reply means the server finished with the previous request, so
-       only the child of the latest reply can still await its reaping. */
-    c->unreaped = k->type == FSRV__WAIT && r->res > 0 &&
-                  r->err == FSRV__UNREAPED ? r->res : 0;
+    if (k->type == FSRV__WAIT && r->res > 0 && r->err == FSRV__UNREAPED)
+        c->unreaped = r->res;
     if (k->type == FSRV__REAP) {
         const int32_t *p = (const int32_t *)(const void *)(r + 1);
         int i;
